@@ -1,0 +1,75 @@
+/** The lion-train command line: a thin shell over the library. Every error leaves as one clear line and an exit code. */
+import { readFileSync } from 'node:fs';
+import yargs from 'yargs';
+import { ConfigError, formatProblem } from '../config/index.js';
+import { EXIT, UserError } from '../errors.js';
+import { printConfigCommand } from './commands/print-config.js';
+import { schemaCommand } from './commands/schema.js';
+import { trainCommand, defaultTrainCommand } from './commands/train.js';
+import { validateCommand } from './commands/validate.js';
+import { err } from './output.js';
+
+export interface GlobalArgs {
+  set: string[];
+  debug: boolean;
+  quiet: boolean;
+}
+
+function packageVersion(): string {
+  const pkg = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  return pkg.version;
+}
+
+export async function main(argv: string[]): Promise<number> {
+  const debug = argv.includes('--debug');
+  let usageFailure: string | undefined;
+  const parser = yargs(argv)
+    .scriptName('lion-train')
+    .usage('$0 <config.yaml> [options]\n\nDeclare a training run in one YAML file and run it.')
+    .option('set', { type: 'string', array: true, default: [], describe: 'Override a config value: key.path=value (value parsed as YAML; repeatable)' })
+    .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces on errors' })
+    .option('quiet', { type: 'boolean', default: false, describe: 'Print nothing but errors' })
+    .command(defaultTrainCommand)
+    .command(trainCommand)
+    .command(validateCommand)
+    .command(printConfigCommand)
+    .command(schemaCommand)
+    .demandCommand(1, 'Give a config file (lion-train configs/vit.yaml) or a command; see --help')
+    .strict()
+    .version(packageVersion())
+    .alias('h', 'help')
+    .alias('v', 'version')
+    .wrap(Math.min(110, process.stdout.columns || 110))
+    .fail((message, error) => {
+      if (error) throw error;
+      usageFailure = message;
+    })
+    .exitProcess(false);
+
+  try {
+    await parser.parseAsync();
+    if (usageFailure !== undefined) {
+      err(`lion-train: ${usageFailure} (see lion-train --help)`);
+      return EXIT.usage;
+    }
+    return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
+  } catch (error) {
+    return report(error, debug);
+  }
+}
+
+function report(error: unknown, debug: boolean): number {
+  if (error instanceof ConfigError) {
+    for (const problem of error.problems) err(formatProblem(problem));
+    return EXIT.usage;
+  }
+  if (error instanceof UserError) {
+    err(`lion-train: ${error.message}`);
+    if (debug && error.stack) err(error.stack);
+    return error.exitCode;
+  }
+  const message = error instanceof Error ? error.message : String(error);
+  err(`lion-train: ${message.split('\n')[0]}${debug ? '' : ' (run with --debug for details)'}`);
+  if (debug && error instanceof Error && error.stack) err(error.stack);
+  return EXIT.failed;
+}

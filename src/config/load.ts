@@ -1,0 +1,83 @@
+/**
+ * YAML file (+ extends, + --set) → validated RunConfig with defaults filled, and where each value came from.
+ * The one entry point of config/: everything after it sees a fully resolved config.
+ */
+import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
+import { crossFieldProblems } from './checks.js';
+import { displayPath, loadWithExtends } from './extends.js';
+import { isPlainObject } from './merge.js';
+import { lionHint, resolveOptimizerSection } from './optimizer-options.js';
+import { applyOverrides, parseOverrides } from './overrides.js';
+import { ConfigError, pathKey, whereOf, type ConfigProblem, type Origin } from './problems.js';
+import type { RunConfig } from './types.generated.js';
+import { validateAgainstSchema } from './validate.js';
+
+export interface LoadedConfig {
+  config: RunConfig;
+  /** The config file as the user named it. */
+  file: string;
+  /** Where each value came from, by dotted key path; paths not present were filled from defaults. */
+  origins: Map<string, Origin>;
+  hints: string[];
+}
+
+export interface LoadOptions {
+  /** `--set key.path=value` arguments, applied in order after the file and its bases. */
+  set?: readonly string[];
+}
+
+export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfig {
+  const shownFile = displayPath(resolve(file));
+  const overrides = parseOverrides(options.set ?? []);
+  const { data, origins } = loadWithExtends(file);
+  applyOverrides(data, overrides, origins);
+
+  const locate = (problems: ConfigProblem[]) =>
+    problems.map((p) => (p.where ? p : { ...p, where: whereOf(p.path.split('.'), origins, shownFile) }));
+
+  const schemaProblems = validateAgainstSchema(data, origins, shownFile);
+  if (schemaProblems.length > 0) throw new ConfigError(sortProblems(schemaProblems));
+
+  const config = data as unknown as RunConfig;
+  config.name ??= basename(file, extname(file));
+  const problems = [...resolveOptimizerSection(config.optimizer, origins), ...crossFieldProblems(config)];
+  if (problems.length > 0) throw new ConfigError(sortProblems(locate(problems)));
+  resolveDataPaths(config, origins, shownFile);
+
+  const hint = lionHint(config.optimizer);
+  return { config, file: shownFile, origins, hints: hint ? [hint] : [] };
+}
+
+/** Data file paths are relative to the config file that wrote them; the resolved config holds absolute ones. */
+function resolveDataPaths(config: RunConfig, origins: Map<string, Origin>, file: string): void {
+  const data = config.data as unknown as Record<string, unknown>;
+  if (typeof data.path !== 'string' || isAbsolute(data.path)) return;
+  const origin = origins.get('data.path');
+  const base = origin?.kind === 'file' ? dirname(resolve(origin.file)) : origin?.kind === 'set' ? process.cwd() : dirname(resolve(file));
+  data.path = resolve(base, data.path);
+}
+
+function sortProblems(problems: ConfigProblem[]): ConfigProblem[] {
+  const rank = (p: ConfigProblem) => {
+    const m = /:(\d+):(\d+)$/.exec(p.where);
+    return p.where.startsWith('--set') ? [2, 0, 0] : m ? [0, Number(m[1]), Number(m[2])] : [1, 0, 0];
+  };
+  return [...problems].sort((a, b) => {
+    const [ra, rb] = [rank(a), rank(b)];
+    return ra[0] - rb[0] || ra[1] - rb[1] || ra[2] - rb[2];
+  });
+}
+
+/** Every leaf path of the resolved config with its origin (`default` when no file or --set gave it). */
+export function leafOrigins(config: unknown, origins: ReadonlyMap<string, Origin>): Map<string, Origin> {
+  const out = new Map<string, Origin>();
+  const visit = (node: unknown, path: string[]) => {
+    if (isPlainObject(node) && Object.keys(node).length > 0) {
+      for (const [key, child] of Object.entries(node)) visit(child, [...path, key]);
+      return;
+    }
+    out.set(pathKey(path), origins.get(pathKey(path)) ?? { kind: 'default' });
+  };
+  visit(config, []);
+  return out;
+}

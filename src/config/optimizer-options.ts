@@ -1,0 +1,65 @@
+/**
+ * The optimizer section: shared keys at the top, tuned values in a block named after each optimizer.
+ * The named optimizer's block is filled in this order: its own block, then the shared keys it takes,
+ * then the schema's defaults. Other blocks stay as written, so swapping `name` keeps their tuning.
+ */
+import { runSchema, type JsonSchema } from './schema.js';
+import type { AdafactorOptions, AdamwOptions, LionOptions, OptimizerConfig } from './types.generated.js';
+import { pathKey, type ConfigProblem, type Origin } from './problems.js';
+
+export const OPTIMIZER_NAMES = ['lion', 'adamw', 'adafactor'] as const;
+export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
+
+export type ResolvedOptimizer =
+  | { name: 'lion'; options: LionOptions }
+  | { name: 'adamw'; options: AdamwOptions }
+  | { name: 'adafactor'; options: AdafactorOptions & { relativeStep: boolean } };
+
+function blockSchema(name: OptimizerName): Record<string, JsonSchema> {
+  const defs = runSchema().$defs as Record<string, JsonSchema>;
+  return defs[`${name}Options`].properties as Record<string, JsonSchema>;
+}
+
+/** Fills `section[section.name]` in place with the effective options and returns problems found. */
+export function resolveOptimizerSection(section: OptimizerConfig, origins: Map<string, Origin>): ConfigProblem[] {
+  const name = section.name;
+  const properties = blockSchema(name);
+  const written = (section[name] ?? {}) as Record<string, unknown>;
+  const shared = section as unknown as Record<string, unknown>;
+  const effective: Record<string, unknown> = {};
+  for (const [key, schema] of Object.entries(properties)) {
+    if (key in written) effective[key] = written[key];
+    else if (key in shared && shared[key] !== undefined) {
+      effective[key] = shared[key];
+      const origin = origins.get(pathKey(['optimizer', key]));
+      if (origin) origins.set(pathKey(['optimizer', name, key]), origin);
+    } else effective[key] = schema.default;
+  }
+  const problems: ConfigProblem[] = [];
+  if (name === 'adafactor') {
+    const lr = effective.learningRate as number | null;
+    if (effective.relativeStep === null) effective.relativeStep = lr === null;
+    if (lr !== null && effective.relativeStep === true) {
+      problems.push({ where: '', path: 'optimizer.adafactor.relativeStep', message: 'cannot be true when a learningRate is given (set relativeStep: false, or learningRate: null)' });
+    }
+    if (lr === null && effective.relativeStep === false) {
+      problems.push({ where: '', path: 'optimizer.adafactor.learningRate', message: 'is required when relativeStep is false' });
+    }
+  } else if (typeof effective.learningRate !== 'number') {
+    problems.push({ where: '', path: 'optimizer.learningRate', message: `${name} needs a number, got null` });
+  }
+  (section as unknown as Record<string, unknown>)[name] = effective;
+  return problems;
+}
+
+/** The named optimizer and its effective options, from a resolved section. */
+export function optimizerOptions(section: OptimizerConfig): ResolvedOptimizer {
+  return { name: section.name, options: section[section.name] } as ResolvedOptimizer;
+}
+
+/** A one-line hint when Lion gets a learning rate that looks tuned for AdamW. */
+export function lionHint(section: OptimizerConfig): string | undefined {
+  const resolved = optimizerOptions(section);
+  if (resolved.name !== 'lion' || resolved.options.learningRate < 1e-3) return undefined;
+  return `hint: Lion's learningRate ${resolved.options.learningRate} looks like an AdamW value; the Lion paper uses a 3-10x smaller learning rate and a 3-10x larger weight decay than AdamW`;
+}

@@ -1,0 +1,148 @@
+/** Reads one YAML config file into plain data plus the position of every key and value. */
+import { readFileSync, statSync } from 'node:fs';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { ConfigError, FORBIDDEN_KEYS, fileWhere, pathKey, type ConfigProblem, type Origin } from './problems.js';
+
+export const MAX_CONFIG_BYTES = 1024 * 1024;
+/** Aliases may be expanded at most this many times in total: an alias bomb fails fast. */
+export const MAX_ALIAS_EXPANSIONS = 1000;
+
+export interface YamlSource {
+  /** The file as the user named it (for messages). */
+  file: string;
+  data: Record<string, unknown>;
+  origins: Map<string, Origin>;
+}
+
+export function readYamlFile(absolutePath: string, displayPath: string): YamlSource {
+  const text = readConfigText(absolutePath, displayPath);
+  return parseYamlText(text, displayPath);
+}
+
+function readConfigText(absolutePath: string, file: string): string {
+  const fail = (message: string, line?: number, column?: number): never => {
+    throw new ConfigError([{ where: fileWhere(file, line, column), path: '', message }]);
+  };
+  let size: number;
+  try {
+    const stat = statSync(absolutePath);
+    if (stat.isDirectory()) fail('is a directory, not a config file');
+    size = stat.size;
+  } catch (error) {
+    if (error instanceof ConfigError) throw error;
+    const code = (error as NodeJS.ErrnoException).code;
+    return fail(code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? String(error)})`);
+  }
+  if (size > MAX_CONFIG_BYTES) fail(`file is ${size} bytes; config files are limited to 1 MiB`);
+  const bytes = readFileSync(absolutePath);
+  const nul = bytes.indexOf(0);
+  if (nul >= 0) {
+    const { line, column } = lineAndColumn(bytes.subarray(0, nul).toString('utf8'));
+    fail('binary file: a config must be UTF-8 text (found a NUL byte)', line, column);
+  }
+  let text: string;
+  try {
+    text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
+  } catch {
+    return fail('binary file: a config must be UTF-8 text (invalid UTF-8)');
+  }
+  return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
+}
+
+function lineAndColumn(prefix: string): { line: number; column: number } {
+  const lines = prefix.split('\n');
+  return { line: lines.length, column: lines[lines.length - 1].length + 1 };
+}
+
+export function parseYamlText(text: string, file: string): YamlSource {
+  const lineCounter = new LineCounter();
+  const doc = parseDocument(text, { lineCounter, uniqueKeys: true, prettyErrors: false, version: '1.2' });
+  const at = (offset: number) => {
+    const { line, col } = lineCounter.linePos(offset);
+    return fileWhere(file, line, col);
+  };
+  const problems: ConfigProblem[] = doc.errors.map((error) => ({
+    where: at(error.pos[0]),
+    path: '',
+    message: yamlErrorMessage(error.code, error.message),
+  }));
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  const root = doc.contents;
+  if (root === null || (isScalar(root) && (root.value === null || root.value === ''))) {
+    throw new ConfigError([{ where: fileWhere(file, 1, 1), path: '', message: 'empty config: expected a mapping with at least model and data' }]);
+  }
+  if (!isMap(root)) {
+    const found = isSeq(root) ? 'a list' : 'a single value';
+    throw new ConfigError([{ where: at(root.range?.[0] ?? 0), path: '', message: `expected a mapping of keys to values at the top level, found ${found}` }]);
+  }
+
+  const origins = new Map<string, Origin>();
+  walk(root, [], origins, problems, lineCounter, file);
+  if (problems.length > 0) throw new ConfigError(problems);
+
+  let data: unknown;
+  try {
+    data = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS });
+  } catch (error) {
+    if (error instanceof ReferenceError) {
+      throw new ConfigError([{ where: at(firstAliasOffset(root) ?? 0), path: '', message: `YAML aliases expand to too many nodes (more than ${MAX_ALIAS_EXPANSIONS}); refusing a possible alias bomb` }]);
+    }
+    throw error;
+  }
+  return { file, data: data as Record<string, unknown>, origins };
+}
+
+function yamlErrorMessage(code: string, message: string): string {
+  const first = message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
+  if (code === 'DUPLICATE_KEY') return `duplicate key: ${first}`;
+  return `YAML syntax error: ${first}`;
+}
+
+function walk(node: Node, path: (string | number)[], origins: Map<string, Origin>, problems: ConfigProblem[], lc: LineCounter, file: string): void {
+  const pos = (offset: number | undefined) => lc.linePos(offset ?? 0);
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      if (!isPair(pair)) continue;
+      const keyNode = pair.key as Node | null;
+      const keyPos = pos(keyNode?.range?.[0]);
+      if (!isScalar(keyNode) || (typeof keyNode.value !== 'string' && typeof keyNode.value !== 'number')) {
+        problems.push({ where: fileWhere(file, keyPos.line, keyPos.col), path: pathKey(path), message: 'keys must be plain strings' });
+        continue;
+      }
+      const key = String(keyNode.value);
+      const childPath = [...path, key];
+      if (FORBIDDEN_KEYS.has(key)) {
+        problems.push({ where: fileWhere(file, keyPos.line, keyPos.col), path: pathKey(childPath), message: `forbidden key "${key}"` });
+        continue;
+      }
+      const valueNode = pair.value as Node | null;
+      const valuePos = valueNode?.range ? pos(valueNode.range[0]) : keyPos;
+      origins.set(pathKey(childPath), { kind: 'file', file, line: valuePos.line, column: valuePos.col, keyLine: keyPos.line, keyColumn: keyPos.col });
+      if (valueNode) walk(valueNode, childPath, origins, problems, lc, file);
+    }
+  } else if (isSeq(node)) {
+    node.items.forEach((item, index) => {
+      const itemNode = item as Node;
+      const itemPos = pos(itemNode?.range?.[0]);
+      origins.set(pathKey([...path, index]), { kind: 'file', file, line: itemPos.line, column: itemPos.col, keyLine: itemPos.line, keyColumn: itemPos.col });
+      if (itemNode) walk(itemNode, [...path, index], origins, problems, lc, file);
+    });
+  } else if (isScalar(node) && typeof node.value === 'number' && !Number.isFinite(node.value)) {
+    const p = pos(node.range?.[0]);
+    problems.push({ where: fileWhere(file, p.line, p.col), path: pathKey(path), message: `must be a finite number, got ${node.source ?? String(node.value)}` });
+  } else if (isAlias(node)) {
+    // Aliases resolve to an anchored node already walked; its keys were checked there.
+  }
+}
+
+function firstAliasOffset(node: Node): number | undefined {
+  if (isAlias(node)) return node.range?.[0];
+  const children: Node[] = isMap(node) ? node.items.flatMap((p) => [p.key as Node, p.value as Node]) : isSeq(node) ? (node.items as Node[]) : [];
+  for (const child of children) {
+    if (!child) continue;
+    const found = firstAliasOffset(child);
+    if (found !== undefined) return found;
+  }
+  return undefined;
+}

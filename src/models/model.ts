@@ -1,0 +1,55 @@
+/** What every model family provides. One file per family (mlp.ts, vit.ts, …), registered by name. */
+import type * as tf from '@tensorflow/tfjs';
+import type { ModelConfig } from '../config/types.generated.js';
+
+/** What the data gives a model to build against. */
+export interface InputSpec {
+  kind: 'image' | 'vector' | 'tokens';
+  /** One example: [height, width, channels] for images, [features] for vectors, [contextLength] for tokens. */
+  shape: number[];
+  /** Number of classes; for token data, the vocabulary size. */
+  classes: number;
+}
+
+/** A static description of the input, known from the config alone (before any data is read). */
+export interface InputKind {
+  kind: InputSpec['kind'];
+  /** Known for images and vectors of fixed size; undefined where only the data can tell (csv, text). */
+  shape?: number[];
+}
+
+/** A config problem found by a family: `path` is a dotted config key path such as `model.patchSize`. */
+export interface SpecIssue {
+  path: string;
+  message: string;
+}
+
+export interface ForwardOptions {
+  training: boolean;
+  /** Seed for dropout in this call (derived from the run seed and the step, so runs repeat exactly). */
+  seed?: number;
+}
+
+export interface Model {
+  readonly family: ModelConfig['name'];
+  /** Trainable parameters by name (`blocks.0.attn.q.kernel`), in a fixed order. */
+  readonly params: ReadonlyMap<string, tf.Variable>;
+  /**
+   * Inputs → logits: [batch, classes] for classifiers, [batch, contextLength, vocab] for language models.
+   * Images come as float32 [batch, h, w, c], vectors as float32 [batch, features], tokens as int32 [batch, t].
+   */
+  forward(x: tf.Tensor, options: ForwardOptions): tf.Tensor;
+  readonly parameterCount: number;
+  /** Analytic forward + backward FLOPs for one example (for language models: one window of contextLength tokens). */
+  readonly flopsPerExample: number;
+  /** Unregisters and frees the parameters. */
+  dispose(): void;
+}
+
+export interface ModelFamily<C extends ModelConfig = ModelConfig> {
+  readonly name: C['name'];
+  /** Problems with this config for this input, without building anything. */
+  check(config: C, input: InputKind): SpecIssue[];
+  /** Builds the model with parameters initialised from `seed` (same seed, same parameters, on every backend). */
+  build(config: C, input: InputSpec, seed: number): Model;
+}

@@ -1,0 +1,13 @@
+/** Problems a config has with its model and data families, found without loading data or building tensors. */
+import type { LoadedConfig } from '../config/index.js';
+import { whereOf, type ConfigProblem } from '../config/problems.js';
+import { dataFamily } from '../data/registry.js';
+import { modelFamily } from '../models/registry.js';
+
+export async function staticProblems(loaded: LoadedConfig): Promise<ConfigProblem[]> {
+  const { config, origins, file } = loaded;
+  const data = dataFamily(config.data.name);
+  const model = modelFamily(config.model.name);
+  const issues = [...data.check(config.data as never), ...model.check(config.model as never, data.describe(config.data as never))];
+  return issues.map((issue) => ({ where: whereOf(issue.path.split('.'), origins, file), path: issue.path, message: issue.message }));
+}
