@@ -22,7 +22,6 @@ function packageVersion(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
-  let usageFailure: string | undefined;
   const parser = yargs(argv)
     .scriptName('lion-train')
     .usage('$0 <config.yaml> [options]\n\nDeclare a training run in one YAML file and run it.')
@@ -41,24 +40,26 @@ export async function main(argv: string[]): Promise<number> {
     .alias('v', 'version')
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((message, error) => {
-      if (error) throw error;
-      usageFailure = message;
+      // Throwing stops yargs before any handler runs.
+      throw error ?? new UsageError(message);
     })
     .exitProcess(false);
 
   try {
     await parser.parseAsync();
-    if (usageFailure !== undefined) {
-      err(`lion-train: ${usageFailure} (see lion-train --help)`);
-      return EXIT.usage;
-    }
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (error) {
     return report(error, debug);
   }
 }
 
+class UsageError extends Error {}
+
 function report(error: unknown, debug: boolean): number {
+  if (error instanceof UsageError) {
+    err(`lion-train: ${error.message} (see lion-train --help)`);
+    return EXIT.usage;
+  }
   if (error instanceof ConfigError) {
     for (const problem of error.problems) err(formatProblem(problem));
     return EXIT.usage;

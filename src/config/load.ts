@@ -38,8 +38,7 @@ export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfi
   const schemaProblems = validateAgainstSchema(data, origins, shownFile);
   if (schemaProblems.length > 0) throw new ConfigError(sortProblems(schemaProblems));
 
-  const config = data as unknown as RunConfig;
-  config.name ??= basename(file, extname(file));
+  const config = { name: basename(file, extname(file)), ...data } as unknown as RunConfig;
   const problems = [...resolveOptimizerSection(config.optimizer, origins), ...crossFieldProblems(config)];
   if (problems.length > 0) throw new ConfigError(sortProblems(locate(problems)));
   resolveDataPaths(config, origins, shownFile);

@@ -20,16 +20,25 @@ function blockSchema(name: OptimizerName): Record<string, JsonSchema> {
   return defs[`${name}Options`].properties as Record<string, JsonSchema>;
 }
 
-/** Fills `section[section.name]` in place with the effective options and returns problems found. */
+/**
+ * Fills `section[section.name]` in place with the effective options and returns problems found.
+ * ajv has filled every block present with schema defaults; `origins` tells which keys were written,
+ * so a default never outranks a shared key. Blocks of other optimizers keep only their written keys.
+ */
 export function resolveOptimizerSection(section: OptimizerConfig, origins: Map<string, Origin>): ConfigProblem[] {
   const name = section.name;
-  const properties = blockSchema(name);
-  const written = (section[name] ?? {}) as Record<string, unknown>;
   const shared = section as unknown as Record<string, unknown>;
+  const written = (block: OptimizerName, key: string) => origins.has(pathKey(['optimizer', block, key]));
+  for (const other of OPTIMIZER_NAMES) {
+    const block = shared[other] as Record<string, unknown> | undefined;
+    if (other === name || !block) continue;
+    for (const key of Object.keys(block)) if (!written(other, key)) delete block[key];
+  }
+  const block = (shared[name] ?? {}) as Record<string, unknown>;
   const effective: Record<string, unknown> = {};
-  for (const [key, schema] of Object.entries(properties)) {
-    if (key in written) effective[key] = written[key];
-    else if (key in shared && shared[key] !== undefined) {
+  for (const [key, schema] of Object.entries(blockSchema(name))) {
+    if (key in block && written(name, key)) effective[key] = block[key];
+    else if (shared[key] !== undefined) {
       effective[key] = shared[key];
       const origin = origins.get(pathKey(['optimizer', key]));
       if (origin) origins.set(pathKey(['optimizer', name, key]), origin);
@@ -48,7 +57,7 @@ export function resolveOptimizerSection(section: OptimizerConfig, origins: Map<s
   } else if (typeof effective.learningRate !== 'number') {
     problems.push({ where: '', path: 'optimizer.learningRate', message: `${name} needs a number, got null` });
   }
-  (section as unknown as Record<string, unknown>)[name] = effective;
+  shared[name] = effective;
   return problems;
 }
 

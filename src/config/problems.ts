@@ -15,7 +15,8 @@ export interface ConfigProblem {
 }
 
 export function formatProblem(problem: ConfigProblem): string {
-  const separator = problem.where.startsWith('--set') ? ': ' : ' ';
+  const located = /:\d+:\d+$/.test(problem.where);
+  const separator = located ? ' ' : ': ';
   const path = problem.path && !problem.where.startsWith(`--set ${problem.path}=`) ? `${problem.path}: ` : '';
   return `${problem.where}${separator}${path}${problem.message}`;
 }

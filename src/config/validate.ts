@@ -62,7 +62,7 @@ function describe(error: SchemaError, data: RunConfig, origins: ReadonlyMap<stri
     case 'const':
       return { where: at(path), path: pathKey(path), message: `must be ${JSON.stringify(params.allowedValue)}` };
     case 'type':
-      return { where: at(path), path: pathKey(path), message: `must be ${String(params.type).replace(',', ' or ')}, got ${describeValue(error.data)}` };
+      return { where: at(path), path: pathKey(path), message: `must be ${String(params.type).split(',').map(typeWord).join(' or ')}, got ${describeValue(error.data)}` };
     case 'pattern':
       return { where: at(path), path: pathKey(path), message: patternMessage(path, error) };
     case 'propertyNames': {
@@ -74,11 +74,25 @@ function describe(error: SchemaError, data: RunConfig, origins: ReadonlyMap<stri
   }
 }
 
+const TYPE_WORDS: Record<string, string> = {
+  object: 'a mapping',
+  array: 'a list',
+  integer: 'an integer',
+  number: 'a number',
+  string: 'a string',
+  boolean: 'true or false',
+  null: 'null',
+};
+
+function typeWord(type: string): string {
+  return TYPE_WORDS[type] ?? type;
+}
+
 function describeValue(value: unknown): string {
   if (value === null) return 'null';
   if (Array.isArray(value)) return 'a list';
   if (typeof value === 'object') return 'a mapping';
-  return `${typeof value} ${JSON.stringify(value)}`;
+  return `${typeWord(typeof value)} ${JSON.stringify(value)}`;
 }
 
 function patternMessage(path: string[], error: SchemaError): string {

@@ -44,7 +44,9 @@ function readConfigText(absolutePath: string, file: string): string {
   try {
     text = new TextDecoder('utf-8', { fatal: true }).decode(bytes);
   } catch {
-    return fail('binary file: a config must be UTF-8 text (invalid UTF-8)');
+    const lenient = bytes.toString('utf8');
+    const { line, column } = lineAndColumn(lenient.slice(0, Math.max(0, lenient.indexOf('\uFFFD'))));
+    return fail('binary file: a config must be UTF-8 text (invalid UTF-8)', line, column);
   }
   return text.charCodeAt(0) === 0xfeff ? text.slice(1) : text;
 }
@@ -61,11 +63,12 @@ export function parseYamlText(text: string, file: string): YamlSource {
     const { line, col } = lineCounter.linePos(offset);
     return fileWhere(file, line, col);
   };
-  const problems: ConfigProblem[] = doc.errors.map((error) => ({
-    where: at(error.pos[0]),
-    path: '',
-    message: yamlErrorMessage(error.code, error.message),
-  }));
+  // After the first syntax error the parser's further complaints are mostly its consequences;
+  // duplicate keys are independent, so all of them are reported.
+  const firstSyntaxError = doc.errors.find((e) => e.code !== 'DUPLICATE_KEY');
+  const problems: ConfigProblem[] = doc.errors
+    .filter((error) => error.code === 'DUPLICATE_KEY' || error === firstSyntaxError)
+    .map((error) => ({ where: at(error.pos[0]), path: '', message: yamlErrorMessage(error.code, error.message) }));
   if (problems.length > 0) throw new ConfigError(problems);
 
   const root = doc.contents;
@@ -77,7 +80,7 @@ export function parseYamlText(text: string, file: string): YamlSource {
     throw new ConfigError([{ where: at(root.range?.[0] ?? 0), path: '', message: `expected a mapping of keys to values at the top level, found ${found}` }]);
   }
 
-  const origins = new Map<string, Origin>();
+  const origins = new Map<string, Origin>([[pathKey([]), { kind: 'file', file, line: 1, column: 1, keyLine: 1, keyColumn: 1 }]]);
   walk(root, [], origins, problems, lineCounter, file);
   if (problems.length > 0) throw new ConfigError(problems);
 
@@ -86,7 +89,11 @@ export function parseYamlText(text: string, file: string): YamlSource {
     data = doc.toJS({ maxAliasCount: MAX_ALIAS_EXPANSIONS });
   } catch (error) {
     if (error instanceof ReferenceError) {
-      throw new ConfigError([{ where: at(firstAliasOffset(root) ?? 0), path: '', message: `YAML aliases expand to too many nodes (more than ${MAX_ALIAS_EXPANSIONS}); refusing a possible alias bomb` }]);
+      const bomb = /excessive alias count/i.test(error.message);
+      const message = bomb
+        ? `YAML aliases expand to too many nodes (more than ${MAX_ALIAS_EXPANSIONS}); refusing a possible alias bomb`
+        : `YAML error: ${error.message.split('\n')[0]}`;
+      throw new ConfigError([{ where: at(firstAliasOffset(root) ?? 0), path: '', message }]);
     }
     throw error;
   }

@@ -1,29 +1,70 @@
-import type { CommandModule } from 'yargs';
-import { ConfigError, loadConfig } from '../../config/index.js';
+import type { Argv, CommandModule } from 'yargs';
 import { EXIT } from '../../errors.js';
-import { staticProblems } from '../../train/static-checks.js';
+import type { StopRequest } from '../../train/loop.js';
+import { train } from '../../train/train.js';
 import type { GlobalArgs } from '../main.js';
 import { err, out } from '../output.js';
 
 interface Args extends GlobalArgs {
   config: string;
   overwrite: boolean;
+  resume?: string | boolean;
 }
 
-const builder = (y: import('yargs').Argv<GlobalArgs>) =>
+const builder = (y: Argv<GlobalArgs>) =>
   y
     .positional('config', { type: 'string', demandOption: true, describe: 'YAML config file' })
-    .option('overwrite', { type: 'boolean', default: false, describe: 'Replace an existing run directory' }) as never;
+    .option('overwrite', { type: 'boolean', default: false, describe: 'Replace an existing run directory' })
+    .option('resume', {
+      describe: "Continue from the newest valid checkpoint of the config's run directory, or of the directory given",
+      coerce: (value: unknown) => (value === '' || value === true ? true : value),
+    })
+    .conflicts('overwrite', 'resume') as never;
+
+/** SIGINT/SIGTERM: finish the step, checkpoint, exit 130. A second signal quits at once. */
+function wireSignals(stop: StopRequest, say: (line: string) => void): () => void {
+  const onSignal = (signal: NodeJS.Signals) => {
+    if (stop.signal) process.exit(EXIT.interrupted);
+    stop.signal = signal;
+    say(`\n${signal}: finishing the current step and writing a checkpoint (send it again to quit at once)`);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  return () => {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+  };
+}
 
 async function handler(args: Args): Promise<void> {
-  const loaded = loadConfig(args.config, { set: args.set });
-  const problems = await staticProblems(loaded);
-  if (problems.length > 0) throw new ConfigError(problems);
-  for (const hint of loaded.hints) err(hint);
-  const { config } = loaded;
-  out(`${loaded.file}: ${config.model.name} on ${config.data.name}, ${config.optimizer.name}, ${config.schedule.name} schedule`);
-  err('lion-train: the training loop is not built yet; the config is valid');
-  process.exitCode = EXIT.failed;
+  const say = args.quiet ? () => {} : err;
+  const stop: StopRequest = { signal: null };
+  const unwire = wireSignals(stop, err);
+  try {
+    const { summary, runDir } = await train(args.config, {
+      set: args.set,
+      overwrite: args.overwrite,
+      resume: args.resume === undefined ? undefined : args.resume === true ? true : String(args.resume),
+      progress: args.quiet ? 'none' : undefined,
+      log: say,
+      stop,
+    });
+    const test = summary.final.test;
+    const headline = test ? `test accuracy ${(100 * test.accuracy).toFixed(2)}%, test loss ${test.loss.toFixed(4)}` : '';
+    if (summary.status === 'completed') {
+      out(`${summary.name}: completed ${summary.steps} steps in ${summary.totals.wallSeconds.toFixed(1)} s (${summary.reason})${headline ? `; ${headline}` : ''}`);
+      out(`run directory: ${runDir}`);
+      process.exitCode = EXIT.ok;
+    } else if (summary.status === 'interrupted') {
+      err(`lion-train: interrupted by ${summary.reason} at step ${summary.steps}; resume with: lion-train train ${args.config} --resume ${runDir}`);
+      process.exitCode = EXIT.interrupted;
+    } else {
+      err(`lion-train: training ${summary.status}: ${summary.reason} (run directory ${runDir})`);
+      process.exitCode = EXIT.failed;
+    }
+  } finally {
+    unwire();
+  }
 }
 
 export const trainCommand: CommandModule<GlobalArgs, Args> = {

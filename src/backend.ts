@@ -1,0 +1,102 @@
+/**
+ * Chooses and initialises the TensorFlow.js backend.
+ * auto tries, in order: gpu (@tensorflow/tfjs-node-gpu), node (@tensorflow/tfjs-node), wasm, cpu.
+ * The native packages are optional and loaded only through dynamic import(), never statically.
+ * setBackend() returning false is a failure, never a silent fallback to something slower.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { EXIT, UserError } from './errors.js';
+
+export type BackendRequest = 'auto' | 'gpu' | 'node' | 'wasm' | 'cpu';
+type Concrete = Exclude<BackendRequest, 'auto'>;
+
+export interface BackendChoice {
+  requested: BackendRequest;
+  /** What lion-train calls it: gpu, node, wasm or cpu. */
+  name: Concrete;
+  /** The tfjs backend name (tensorflow, wasm, cpu). */
+  tfBackend: string;
+  /** Why each backend tried before this one was passed over. */
+  passedOver: string[];
+}
+
+const PACKAGE: Record<Concrete, string> = {
+  gpu: '@tensorflow/tfjs-node-gpu',
+  node: '@tensorflow/tfjs-node',
+  wasm: '@tensorflow/tfjs-backend-wasm',
+  cpu: '@tensorflow/tfjs-backend-cpu',
+};
+const TF_BACKEND: Record<Concrete, string> = { gpu: 'tensorflow', node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
+const INSTALL_HINT: Record<Concrete, string> = {
+  gpu: 'npm install @tensorflow/tfjs-node-gpu (Linux x64 with CUDA 11.8 and cuDNN 8.6; its install downloads libtensorflow)',
+  node: 'npm install @tensorflow/tfjs-node (its install downloads libtensorflow)',
+  wasm: 'npm install @tensorflow/tfjs-backend-wasm',
+  cpu: 'npm install @tensorflow/tfjs',
+};
+
+export type ModuleImporter = (specifier: string) => Promise<unknown>;
+
+export interface BackendOptions {
+  /** Replaces dynamic import(); tests use it to play a machine where packages are missing. */
+  importModule?: ModuleImporter;
+}
+
+const defaultImporter: ModuleImporter = (specifier) => import(specifier);
+
+async function tryBackend(name: Concrete, importModule: ModuleImporter): Promise<string | undefined> {
+  try {
+    if (name !== 'cpu') await importModule(PACKAGE[name]);
+  } catch (error) {
+    return `${name}: ${PACKAGE[name]} is not installed or failed to load (${firstLine(error)})`;
+  }
+  const backend = TF_BACKEND[name];
+  if (!tf.findBackendFactory(backend)) return `${name}: ${PACKAGE[name]} loaded but registered no "${backend}" backend`;
+  let ok: boolean;
+  try {
+    ok = await tf.setBackend(backend);
+  } catch (error) {
+    return `${name}: setBackend('${backend}') threw (${firstLine(error)})`;
+  }
+  if (!ok) return `${name}: setBackend('${backend}') returned false (the backend failed to initialise)`;
+  await tf.ready();
+  return undefined;
+}
+
+export async function initBackend(requested: BackendRequest, options: BackendOptions = {}): Promise<BackendChoice> {
+  const importModule = options.importModule ?? defaultImporter;
+  const candidates: Concrete[] = requested === 'auto' ? ['gpu', 'node', 'wasm', 'cpu'] : [requested];
+  const passedOver: string[] = [];
+  for (const name of candidates) {
+    const failure = await tryBackend(name, importModule);
+    if (failure === undefined) {
+      if (name === 'cpu') quietCpuBanner();
+      return { requested, name, tfBackend: TF_BACKEND[name], passedOver };
+    }
+    passedOver.push(failure);
+  }
+  if (requested !== 'auto') {
+    throw new UserError(`train.backend ${requested} is not available: ${passedOver[0]}; install it with: ${INSTALL_HINT[requested]}`, EXIT.usage);
+  }
+  throw new UserError(`no TensorFlow.js backend could be initialised: ${passedOver.join('; ')}`, EXIT.failed);
+}
+
+/** tfjs's cpu backend prints a banner about tfjs-node on first use; lion-train already says which backend it chose. */
+function quietCpuBanner(): void {
+  const warn = console.warn;
+  console.warn = () => {};
+  try {
+    tf.tidy(() => tf.add(tf.scalar(1), tf.scalar(1)).dataSync());
+  } finally {
+    console.warn = warn;
+  }
+}
+
+function firstLine(error: unknown): string {
+  return (error instanceof Error ? error.message : String(error)).split('\n')[0];
+}
+
+/** One line for logs: `wasm (auto; passed over: gpu: …; node: …)`. */
+export function describeBackend(choice: BackendChoice): string {
+  const how = choice.requested === 'auto' ? 'auto' : 'requested';
+  return choice.passedOver.length === 0 ? `${choice.name} (${how})` : `${choice.name} (${how}; passed over: ${choice.passedOver.join('; ')})`;
+}

@@ -1,0 +1,37 @@
+/** Evaluation of a split: mean loss (no label smoothing), accuracy, and task-derived metrics. */
+import * as tf from '@tensorflow/tfjs';
+import type { Split } from '../data/dataset.js';
+import type { Model } from '../models/model.js';
+import { batchTensors } from './step.js';
+import { derivedMetrics, labelsPerExample, lossAndCorrect, type TaskKind } from './task.js';
+
+export interface EvalResult {
+  loss: number;
+  accuracy: number;
+  examples: number;
+  [metric: string]: number;
+}
+
+/** Evaluates at most `limit` examples, evenly spaced over the split so a subset is still representative. */
+export function evaluate(model: Model, split: Split, task: TaskKind, batchSize: number, limit: number | null = null): EvalResult {
+  const count = limit === null ? split.size : Math.min(limit, split.size);
+  const indices = Int32Array.from({ length: count }, (_, i) => Math.floor((i * split.size) / count));
+  let lossSum = 0;
+  let correct = 0;
+  let labels = 0;
+  for (let start = 0; start < count; start += batchSize) {
+    const batch = split.gather(indices.subarray(start, Math.min(count, start + batchSize)));
+    const perExample = labelsPerExample(batch.yShape);
+    const [loss, right] = tf.tidy(() => {
+      const { x, y } = batchTensors(batch);
+      const r = lossAndCorrect(model.forward(x, { training: false }), y);
+      return [r.loss.dataSync()[0], r.correct.dataSync()[0]];
+    });
+    const n = batch.yShape[0] * perExample;
+    lossSum += loss * n;
+    correct += right;
+    labels += n;
+  }
+  const loss = lossSum / labels;
+  return { loss, accuracy: correct / labels, examples: count, ...derivedMetrics(task, loss) };
+}

@@ -1,0 +1,331 @@
+/**
+ * The training loop, top to bottom: state (fresh or resumed) → steps → logs, evals, checkpoints →
+ * final evaluation and summary. No hidden callbacks: every side effect is written out here.
+ *
+ * Resume rules:
+ *   1. The newest checkpoint that reads back whole is used; a corrupt one falls back to the one before.
+ *   2. Parameters, optimizer state (step counters included), sampler cursor, best metric, early-stopping
+ *      counters, log-interval sums and compute totals all come from the checkpoint.
+ *   3. All randomness derives from (seed, purpose, step), so restoring the step restores the PRNG.
+ *   4. metrics.jsonl and compute.jsonl are cut back to the checkpoint's step, so they continue without
+ *      duplicated or missing steps.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { Split } from '../data/dataset.js';
+import { EpochSampler } from '../data/sampler.js';
+import { scheduledLearningRate } from '../optim/factory.js';
+import { Rng } from '../random.js';
+import { JsonlLog } from '../telemetry/jsonl.js';
+import type { Progress } from '../telemetry/progress.js';
+import { writeSummary, type RunStatus, type RunSummary, type SplitMetrics } from '../telemetry/summary.js';
+import {
+  pruneCheckpoints,
+  readBestPointer,
+  restoreModel,
+  restoreOptimizer,
+  saveCheckpoint,
+  writeBestPointer,
+  type LoadedCheckpoint,
+  type TrainingState,
+} from './checkpoint.js';
+import { evaluate, type EvalResult } from './evaluate.js';
+import type { Plan } from './plan.js';
+import type { RunPaths } from './run-dir.js';
+import { trainStep } from './step.js';
+import { derivedMetrics, labelsPerExample } from './task.js';
+
+export interface StopRequest {
+  /** Set (e.g. to 'SIGINT') to finish the current step, checkpoint and stop. */
+  signal: string | null;
+}
+
+export interface LoopOptions {
+  paths: RunPaths;
+  progress: Progress;
+  configHash: string;
+  resumeFrom?: LoadedCheckpoint;
+  stop: StopRequest;
+}
+
+type Mode = 'min' | 'max';
+
+function modeFor(metric: string, mode: 'auto' | Mode): Mode {
+  if (mode !== 'auto') return mode;
+  return /accuracy/i.test(metric) ? 'max' : 'min';
+}
+
+function improves(value: number, best: number | null, mode: Mode, minDelta = 0): boolean {
+  if (!Number.isFinite(value)) return false;
+  if (best === null) return true;
+  return mode === 'min' ? value < best - minDelta : value > best + minDelta;
+}
+
+interface IntervalSums {
+  lossSum: number;
+  correct: number;
+  labels: number;
+  steps: number;
+}
+
+export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSummary> {
+  const { config, model, optimizer, dataset, task, totalSteps } = plan;
+  const { train, checkpoint: ckpt, log } = config;
+  const { paths, progress, stop } = options;
+  const metrics = new JsonlLog(paths.metrics);
+  const compute = new JsonlLog(paths.compute, { roundFloats: true });
+  const note = (line: string) => progress.note(line);
+
+  // ── 1. State: fresh, or restored from a checkpoint ──────────────────────────────────────────
+  let state: Omit<TrainingState, 'checksums' | 'format'> & { interval: IntervalSums } = {
+    step: 0,
+    epoch: 0,
+    cursor: { epoch: 0, position: 0 },
+    rng: { algorithm: 'sfc32-derived', seed: train.seed, step: 0 },
+    schedule: { multiplier: plan.multiplier(0), learningRate: scheduledLearningRate(plan.resolvedOptimizer, plan.multiplier, 0) },
+    earlyStopping: train.earlyStopping ? { best: null, badEvaluations: 0 } : null,
+    best: null,
+    totals: { examples: 0, flops: 0, trainSeconds: 0, wallSeconds: 0 },
+    lastLoggedStep: 0,
+    configHash: options.configHash,
+    interval: { lossSum: 0, correct: 0, labels: 0, steps: 0 },
+  };
+  const resumed = options.resumeFrom;
+  if (resumed) {
+    restoreModel(model, resumed.model);
+    await restoreOptimizer(optimizer, resumed.optimizer);
+    const saved = resumed.state as TrainingState & { interval?: IntervalSums };
+    state = { ...state, ...saved, configHash: options.configHash, interval: saved.interval ?? state.interval };
+    metrics.truncateAfter(state.step);
+    compute.truncateAfter(state.step);
+    note(`resumed from ${resumed.name} (step ${state.step})`);
+  }
+  const sampler = new EpochSampler(dataset.train.size, train.batchSize, train.seed, state.cursor);
+  const bestMode = modeFor(ckpt.bestMetric, ckpt.bestMode);
+  const stopMode = train.earlyStopping ? modeFor(train.earlyStopping.metric, train.earlyStopping.mode) : 'min';
+  let bestCheckpoint = readBestPointer(paths.checkpoints);
+  let bestCheckpointValue: number | null = null;
+
+  const sessionStart = performance.now();
+  const wallBefore = state.totals.wallSeconds;
+  const wallSeconds = () => wallBefore + (performance.now() - sessionStart) / 1000;
+  let lastCheckpointTime = performance.now();
+  let lastValidation: EvalResult | undefined;
+  let lastValidationStep = -1;
+  let lastTrainMetrics: SplitMetrics | undefined;
+  let stepTimeSum = 0;
+  let status: RunStatus = 'completed';
+  let reason = '';
+
+  const startedAt = new Date().toISOString();
+  const summary = (final: RunSummary['final'], finishedAt: string | null): RunSummary => ({
+    name: config.name!,
+    status,
+    reason,
+    model: config.model.name,
+    dataset: config.data.name,
+    optimizer: plan.resolvedOptimizer.name,
+    backend: plan.backend.name,
+    parameterCount: model.parameterCount,
+    optimizerStateBytes: optimizer.stateBytes(),
+    steps: state.step,
+    totalSteps,
+    epochs: sampler.epochProgress(),
+    final,
+    best: state.best,
+    totals: {
+      ...state.totals,
+      examplesPerSecond: state.totals.trainSeconds > 0 ? state.totals.examples / state.totals.trainSeconds : 0,
+      gflopsPerSecond: state.totals.trainSeconds > 0 ? state.totals.flops / state.totals.trainSeconds / 1e9 : 0,
+    },
+    startedAt,
+    finishedAt,
+    configHash: options.configHash,
+  });
+  writeSummary(paths.summary, summary({}, null));
+
+  const metricValue = (name: string): number | undefined => {
+    const [split, key] = name.split('.');
+    if (split === 'validation') return lastValidation?.[key];
+    if (split === 'train') return lastTrainMetrics?.[key];
+    return undefined;
+  };
+
+  /** Tracks the best value of checkpoint.bestMetric seen so far (reported in the summary). */
+  const recordBest = () => {
+    const value = metricValue(ckpt.bestMetric);
+    if (value !== undefined && improves(value, state.best?.value ?? null, bestMode)) state.best = { metric: ckpt.bestMetric, value, step: state.step };
+  };
+
+  const validate = () => {
+    if (!dataset.validation) return;
+    lastValidation = evaluateSplit(dataset.validation, 'validation', train.evalExamples);
+    lastValidationStep = state.step;
+    recordBest();
+  };
+
+  const evaluateSplit = (split: Split, splitName: string, limit: number | null): EvalResult => {
+    const result = evaluate(model, split, task, train.evalBatchSize, limit);
+    const { examples: _examples, ...values } = result;
+    metrics.append({ step: state.step, epoch: sampler.epochProgress(), split: splitName, ...values, elapsed: wallSeconds() });
+    note(`step ${state.step} ${splitName}: ${Object.entries(values).map(([k, v]) => `${k} ${k === 'accuracy' ? `${(100 * v).toFixed(2)}%` : v.toFixed(4)}`).join('  ')}`);
+    return result;
+  };
+
+  const writeCheckpoint = async (why: string) => {
+    state.cursor = sampler.position();
+    state.epoch = sampler.epochProgress();
+    state.totals.wallSeconds = wallSeconds();
+    const saved = await saveCheckpoint(paths.checkpoints, model, optimizer, state);
+    const value = metricValue(ckpt.bestMetric);
+    if (ckpt.keepBest && value !== undefined && improves(value, bestCheckpointValue, bestMode)) {
+      bestCheckpoint = saved.name;
+      bestCheckpointValue = value;
+      writeBestPointer(paths.checkpoints, saved.name);
+    }
+    pruneCheckpoints(paths.checkpoints, ckpt.keepLast, ckpt.keepBest ? bestCheckpoint : undefined);
+    lastCheckpointTime = performance.now();
+    note(`checkpoint ${saved.name} (${why})`);
+  };
+
+  // ── 2. The loop ──────────────────────────────────────────────────────────────────────────────
+  progress.start(totalSteps, state.step);
+  const stepSettings = {
+    model,
+    optimizer,
+    accumulationSteps: train.accumulationSteps,
+    gradClipNorm: train.gradClipNorm,
+    labelSmoothing: train.labelSmoothing,
+    seed: train.seed,
+  };
+  for (;;) {
+    // a. Stop conditions.
+    if (state.step >= totalSteps) {
+      reason = train.steps !== null && state.step >= train.steps ? 'steps' : 'epochs';
+      break;
+    }
+    if (train.maxMinutes !== null && wallSeconds() >= train.maxMinutes * 60) {
+      reason = 'time';
+      break;
+    }
+    if (stop.signal) {
+      status = 'interrupted';
+      reason = stop.signal;
+      break;
+    }
+
+    // b. One optimizer step.
+    const stepStart = performance.now();
+    const batch = dataset.train.gather(sampler.next());
+    dataset.augment?.(batch, Rng.derive(train.seed, 'augment', state.step));
+    const nextStep = state.step + 1;
+    const logNow = nextStep % log.everySteps === 0 || nextStep === totalSteps;
+    const result = trainStep(stepSettings, batch, state.step, logNow);
+    const lr = scheduledLearningRate(plan.resolvedOptimizer, plan.multiplier, state.step);
+    const stepSeconds = (performance.now() - stepStart) / 1000;
+    state.step = nextStep;
+    state.rng.step = nextStep;
+    state.totals.examples += train.batchSize;
+    state.totals.flops += plan.flopsPerStep;
+    state.totals.trainSeconds += stepSeconds;
+    stepTimeSum += stepSeconds;
+    const labels = batch.yShape[0] * labelsPerExample(batch.yShape);
+    state.interval = {
+      lossSum: state.interval.lossSum + result.loss * labels,
+      correct: state.interval.correct + result.correct,
+      labels: state.interval.labels + labels,
+      steps: state.interval.steps + 1,
+    };
+
+    // c. A loss that is not finite ends the run.
+    if (!Number.isFinite(result.loss)) {
+      status = 'diverged';
+      reason = `loss is ${result.loss} at step ${state.step}`;
+      metrics.append({ step: state.step, epoch: sampler.epochProgress(), split: 'train', loss: String(result.loss), lr, elapsed: wallSeconds() });
+      break;
+    }
+
+    // d. Train metrics and compute figures every log interval.
+    if (logNow) {
+      const loss = state.interval.lossSum / state.interval.labels;
+      const accuracy = state.interval.correct / state.interval.labels;
+      lastTrainMetrics = { loss, accuracy, ...derivedMetrics(task, loss) };
+      metrics.append({
+        step: state.step,
+        epoch: sampler.epochProgress(),
+        split: 'train',
+        ...lastTrainMetrics,
+        lr,
+        gradNorm: result.gradNorm,
+        updateNorm: result.updateNorm,
+        elapsed: wallSeconds(),
+      });
+      const meanStep = stepTimeSum / state.interval.steps;
+      const memory = tf.memory();
+      compute.append({
+        step: state.step,
+        stepTimeMs: meanStep * 1000,
+        examplesPerSecond: train.batchSize / meanStep,
+        flopsPerStep: plan.flopsPerStep,
+        flopsTotal: state.totals.flops,
+        gflopsPerSecond: plan.flopsPerStep / meanStep / 1e9,
+        rssBytes: process.memoryUsage().rss,
+        tfBytes: memory.numBytes,
+        tfTensors: memory.numTensors,
+        optimizerStateBytes: optimizer.stateBytes(),
+        backend: plan.backend.name,
+      });
+      state.lastLoggedStep = state.step;
+      recordBest();
+      state.interval = { lossSum: 0, correct: 0, labels: 0, steps: 0 };
+      stepTimeSum = 0;
+    }
+    progress.update(state.step, {
+      loss: lastTrainMetrics?.loss,
+      accuracy: task === 'classification' ? lastTrainMetrics?.accuracy : undefined,
+      lr,
+      examplesPerSecond: state.totals.trainSeconds > 0 ? state.totals.examples / state.totals.trainSeconds : 0,
+    });
+
+    // e. Validation, best metric and early stopping.
+    const evalNow = train.evalEvery > 0 && state.step % train.evalEvery === 0;
+    if (evalNow) validate();
+    if (evalNow && train.earlyStopping && state.earlyStopping) {
+      const value = metricValue(train.earlyStopping.metric);
+      if (value !== undefined) {
+        if (improves(value, state.earlyStopping.best, stopMode, train.earlyStopping.minDelta)) state.earlyStopping = { best: value, badEvaluations: 0 };
+        else state.earlyStopping.badEvaluations += 1;
+        if (state.earlyStopping.badEvaluations >= train.earlyStopping.patience) {
+          reason = `early-stopping: ${train.earlyStopping.metric} did not improve for ${train.earlyStopping.patience} evaluations`;
+          break;
+        }
+      }
+    }
+
+    // f. Periodic checkpoints.
+    const dueBySteps = ckpt.everySteps !== null && state.step % ckpt.everySteps === 0;
+    const dueByTime = ckpt.everyMinutes !== null && performance.now() - lastCheckpointTime >= ckpt.everyMinutes * 60_000;
+    if ((dueBySteps || dueByTime) && state.step < totalSteps) await writeCheckpoint(dueBySteps ? 'every steps' : 'every minutes');
+  }
+  progress.stop();
+
+  // ── 3. Final evaluation, checkpoint and summary ────────────────────────────────────────────────
+  const final: RunSummary['final'] = {};
+  if (lastTrainMetrics) final.train = lastTrainMetrics;
+  if (status === 'completed') {
+    if (lastValidationStep !== state.step) validate();
+    if (dataset.test) {
+      const { examples: _e, ...test } = evaluateSplit(dataset.test, 'test', null);
+      final.test = test;
+    }
+  }
+  if (lastValidation) {
+    const { examples: _e, ...validation } = lastValidation;
+    final.validation = validation;
+  }
+  const wantCheckpoint = (status === 'completed' && ckpt.atEnd) || (status === 'interrupted' && ckpt.onSignal);
+  if (wantCheckpoint && state.step > 0) await writeCheckpoint(status === 'completed' ? 'end of training' : `on ${reason}`);
+  state.totals.wallSeconds = wallSeconds();
+  const done = summary(final, new Date().toISOString());
+  writeSummary(paths.summary, done);
+  return done;
+}

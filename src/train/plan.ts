@@ -1,0 +1,74 @@
+/**
+ * RunConfig → Plan: the backend chosen, data loaded, model built, schedule and optimizer made,
+ * durations turned into a step count. Nothing here trains; train/loop.ts runs the plan.
+ */
+import { optimizerOptions, type ResolvedOptimizer } from '../config/optimizer-options.js';
+import type { RunConfig } from '../config/types.generated.js';
+import { describeBackend, initBackend, type BackendChoice } from '../backend.js';
+import type { Dataset } from '../data/dataset.js';
+import { dataFamily } from '../data/registry.js';
+import type { Model } from '../models/model.js';
+import { modelFamily } from '../models/registry.js';
+import { createOptimizer, type RunOptimizer } from '../optim/factory.js';
+import { multiplierSchedule, scheduleSpec, type Schedule } from '../optim/schedules.js';
+import { Rng } from '../random.js';
+import { UserError, EXIT } from '../errors.js';
+import { taskOf, type TaskKind } from './task.js';
+
+export interface Plan {
+  config: RunConfig;
+  backend: BackendChoice;
+  dataset: Dataset;
+  model: Model;
+  optimizer: RunOptimizer;
+  resolvedOptimizer: ResolvedOptimizer;
+  /** Learning-rate multiplier by step; the optimizer applies peak · multiplier. */
+  multiplier: Schedule;
+  totalSteps: number;
+  stepsPerEpoch: number;
+  task: TaskKind;
+  flopsPerStep: number;
+}
+
+/** Steps for train.steps and/or train.epochs: whichever ends first. */
+export function totalStepsFor(train: RunConfig['train'], stepsPerEpoch: number): number {
+  const fromEpochs = train.epochs === null ? Infinity : Math.max(1, Math.ceil(train.epochs * stepsPerEpoch));
+  return Math.min(train.steps ?? Infinity, fromEpochs);
+}
+
+export async function buildPlan(config: RunConfig, log: (line: string) => void = () => {}): Promise<Plan> {
+  const backend = await initBackend(config.train.backend);
+  log(`backend: ${describeBackend(backend)}`);
+
+  const contextLength = config.model.name === 'gpt' ? config.model.contextLength : undefined;
+  const dataset = await dataFamily(config.data.name).load(config.data as never, { seed: config.train.seed, contextLength });
+  const { batchSize } = config.train;
+  if (batchSize > dataset.train.size) {
+    throw new UserError(`train.batchSize ${batchSize} is larger than the training split (${dataset.train.size} examples)`, EXIT.usage);
+  }
+  const stepsPerEpoch = Math.floor(dataset.train.size / batchSize);
+  const totalSteps = totalStepsFor(config.train, stepsPerEpoch);
+
+  const model = modelFamily(config.model.name).build(config.model as never, dataset.spec, Rng.derive(config.train.seed, 'init').nextUint32());
+  const multiplier = multiplierSchedule(scheduleSpec(config.schedule, totalSteps), totalSteps);
+  const resolvedOptimizer = optimizerOptions(config.optimizer);
+  const optimizer = createOptimizer({ resolved: resolvedOptimizer, multiplier, weightDecayExclude: config.optimizer.weightDecayExclude });
+  return {
+    config,
+    backend,
+    dataset,
+    model,
+    optimizer,
+    resolvedOptimizer,
+    multiplier,
+    totalSteps,
+    stepsPerEpoch,
+    task: taskOf(dataset.spec),
+    flopsPerStep: model.flopsPerExample * batchSize,
+  };
+}
+
+export function disposePlan(plan: Plan): void {
+  plan.optimizer.dispose();
+  plan.model.dispose();
+}

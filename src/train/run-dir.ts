@@ -1,0 +1,50 @@
+/**
+ * The run directory, the product's output contract (DESIGN.md):
+ *   config.yaml  metrics.jsonl  compute.jsonl  summary.json  checkpoints/
+ * It is never overwritten without --overwrite; --resume continues the one that is there.
+ */
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import type { RunConfig } from '../config/types.generated.js';
+import { EXIT, UserError } from '../errors.js';
+
+export interface RunPaths {
+  dir: string;
+  config: string;
+  metrics: string;
+  compute: string;
+  summary: string;
+  checkpoints: string;
+}
+
+export function runPaths(dir: string): RunPaths {
+  return {
+    dir,
+    config: join(dir, 'config.yaml'),
+    metrics: join(dir, 'metrics.jsonl'),
+    compute: join(dir, 'compute.jsonl'),
+    summary: join(dir, 'summary.json'),
+    checkpoints: join(dir, 'checkpoints'),
+  };
+}
+
+/** output.dir, or <output.root>/<name>-<timestamp>. */
+export function runDirectoryFor(config: RunConfig, now = new Date()): string {
+  if (config.output.dir !== null) return resolve(config.output.dir);
+  const stamp = now.toISOString().replace(/[-:]/g, '').replace(/\..+$/, '').replace('T', '-');
+  return resolve(config.output.root, `${config.name}-${stamp}`);
+}
+
+export type DirectoryMode = 'new' | 'overwrite' | 'resume';
+
+/** Makes the run directory ready: refuses to clobber an existing one unless told to. */
+export function prepareRunDirectory(dir: string, mode: DirectoryMode): RunPaths {
+  const paths = runPaths(dir);
+  const exists = existsSync(dir) && readdirSync(dir).length > 0;
+  if (exists && mode === 'new') {
+    throw new UserError(`run directory ${dir} already exists; use --resume to continue it or --overwrite to replace it`, EXIT.usage);
+  }
+  if (exists && mode === 'overwrite') rmSync(dir, { recursive: true, force: true });
+  mkdirSync(paths.checkpoints, { recursive: true });
+  return paths;
+}

@@ -1,0 +1,107 @@
+/**
+ * train(config): the whole run as a library call. Loads and checks the config, prepares the run
+ * directory (new, overwritten or resumed), builds the plan, runs the loop, returns the summary.
+ * The CLI's train command is a thin shell around this.
+ */
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
+import { ConfigError, configToYaml, loadConfig, type LoadedConfig } from '../config/index.js';
+import { EXIT, UserError } from '../errors.js';
+import { createProgress, type ProgressMode } from '../telemetry/progress.js';
+import type { RunSummary } from '../telemetry/summary.js';
+import { newestValidCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { breakingDifferences, configHash } from './compat.js';
+import { runLoop, type StopRequest } from './loop.js';
+import { buildPlan, disposePlan } from './plan.js';
+import { prepareRunDirectory, runDirectoryFor, runPaths, type RunPaths } from './run-dir.js';
+import { staticProblems } from './static-checks.js';
+
+export interface TrainOptions {
+  /** `key.path=value` overrides, as on the command line. */
+  set?: string[];
+  /** Replace an existing run directory. */
+  overwrite?: boolean;
+  /** Continue a run: true for the config's own run directory, or the directory to continue. */
+  resume?: boolean | string;
+  /** Progress display; defaults to the config's log.progress. */
+  progress?: ProgressMode;
+  /** Where diagnostics go (default: stderr). */
+  log?: (line: string) => void;
+  /** Set its `signal` to stop after the current step with a checkpoint (the CLI wires SIGINT/SIGTERM to it). */
+  stop?: StopRequest;
+}
+
+export interface TrainResult {
+  summary: RunSummary;
+  runDir: string;
+}
+
+export async function train(configFile: string, options: TrainOptions = {}): Promise<TrainResult> {
+  const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
+  const loaded = loadConfig(configFile, { set: options.set });
+  const problems = await staticProblems(loaded);
+  if (problems.length > 0) throw new ConfigError(problems);
+  for (const hint of loaded.hints) log(hint);
+  const { config } = loaded;
+
+  // Run directory: resume an existing one, or start a new one (never clobbering without --overwrite).
+  const resumeDir = resumeDirectory(loaded, options.resume);
+  let paths: RunPaths;
+  let resumeFrom: LoadedCheckpoint | undefined;
+  if (resumeDir) {
+    paths = runPaths(resumeDir);
+    refuseBreakingChanges(loaded, paths);
+    resumeFrom = newestValidCheckpoint(paths.checkpoints, log);
+    if (!resumeFrom) log(`no usable checkpoint in ${paths.checkpoints}; starting from step 0`);
+    paths = prepareRunDirectory(resumeDir, 'resume');
+  } else {
+    paths = prepareRunDirectory(runDirectoryFor(config), options.overwrite ? 'overwrite' : 'new');
+  }
+  writeFileAtomic(paths.config, configToYaml(config));
+  log(`run directory: ${paths.dir}`);
+
+  const plan = await buildPlan(config, log);
+  const stop = options.stop ?? { signal: null };
+  try {
+    log(
+      `${config.model.name}: ${plan.model.parameterCount.toLocaleString('en-US')} parameters, ${(plan.model.flopsPerExample / 1e6).toFixed(2)} MFLOPs per example; ` +
+        `${config.data.name}: ${plan.dataset.train.size} train examples; ${plan.resolvedOptimizer.name}, ${plan.totalSteps} steps of ${config.train.batchSize}`,
+    );
+    const progress = createProgress(options.progress ?? config.log.progress, config.log.everySteps);
+    const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop });
+    return { summary, runDir: paths.dir };
+  } finally {
+    disposePlan(plan);
+  }
+}
+
+/** The run directory to continue, or undefined for a fresh run. */
+function resumeDirectory(loaded: LoadedConfig, resume: boolean | string | undefined): string | undefined {
+  const { config } = loaded;
+  if (typeof resume === 'string') {
+    if (!existsSync(resume)) throw new UserError(`cannot resume: ${resume} does not exist`, EXIT.usage);
+    return resolve(resume);
+  }
+  if (!resume && !config.checkpoint.autoResume) return undefined;
+  const found = config.output.dir !== null ? resolve(config.output.dir) : newestRunOf(config.output.root, config.name!);
+  if (found && existsSync(join(found, 'config.yaml'))) return found;
+  if (resume) throw new UserError(`cannot resume: no run directory of ${config.name} found${config.output.dir === null ? ` under ${config.output.root}/` : ` at ${config.output.dir}`}`, EXIT.usage);
+  return undefined;
+}
+
+function newestRunOf(root: string, name: string): string | undefined {
+  if (!existsSync(root)) return undefined;
+  const pattern = new RegExp(`^${name.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}-\\d{8}-\\d{6}$`);
+  const dirs = readdirSync(root).filter((d) => pattern.test(d) && statSync(join(root, d)).isDirectory()).sort();
+  return dirs.length > 0 ? resolve(root, dirs[dirs.length - 1]) : undefined;
+}
+
+function refuseBreakingChanges(loaded: LoadedConfig, paths: RunPaths): void {
+  if (!existsSync(paths.config)) return;
+  const before = loadConfig(paths.config).config;
+  const differences = breakingDifferences(before, loaded.config);
+  if (differences.length > 0) {
+    throw new UserError(`cannot resume ${paths.dir}: the config changed in a way the checkpoint cannot follow: ${differences.join('; ')}`, EXIT.usage);
+  }
+}
