@@ -75,7 +75,7 @@ export function optimizerForCase(c: GoldenCase, fused: boolean | 'auto'): Optimi
 export function caseVariables(c: GoldenCase): Record<string, tf.Variable> {
   const vars: Record<string, tf.Variable> = {};
   for (const [name, p] of Object.entries(c.params)) {
-    vars[name] = tf.variable(tf.tensor(p.values, p.shape, 'float32'), true, name);
+    vars[name] = tf.tidy(() => tf.variable(tf.tensor(p.values, p.shape, 'float32'), true, name));
   }
   return vars;
 }
