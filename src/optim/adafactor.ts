@@ -83,11 +83,17 @@ const f = Math.fround;
 
 const rms = (x: tf.Tensor): tf.Tensor => tf.div(tf.norm(x), Math.sqrt(x.size));
 
-// Column sums and column factors of one [R, C] slice, reused between calls (grown as needed).
+// Column sums, then column factors, of one [R, C] slice; reused between calls (grown as needed).
 let colScratch = new Float64Array(0);
 function scratch(size: number): Float64Array {
-  if (colScratch.length < 2 * size) colScratch = new Float64Array(2 * size);
+  if (colScratch.length < size) colScratch = new Float64Array(size);
   return colScratch;
+}
+
+function meanOf(a: Float32Array, start: number, count: number): number {
+  let s = 0;
+  for (let i = start; i < start + count; i++) s += a[i];
+  return s / count;
 }
 
 function adafactorState(shape: readonly number[], h: AdafactorHyper): StateSpec[] {
@@ -138,42 +144,40 @@ export const adafactorRule: UpdateRule<AdafactorHyper> = {
     return [tf.sub(decayed, update), ...mNext, ...vNext];
   },
 
-  // Passes: RMS(p); second moments and the raw update (kept in out[0]) with its sum of squares;
-  // clip, scale, momentum, decay. Rounds to float32 where PyTorch's float32 tensors do.
+  // Three passes: (A) Σp², the second moments (rank < 2: also the raw update, kept in out[0]);
+  // (B, rank >= 2) Σu² of the raw update; (C) clip, scale, first moment, decay, write p'. Every
+  // value PyTorch stores in a float32 tensor is rounded to float32 here too.
   arrays(shape, p, g, state, out, h) {
     const n = p.length;
     const pOut = out[0];
-    let alpha = h.stepSize;
-    if (h.scaleParameter) {
-      let ss = 0;
-      for (let i = 0; i < n; i++) ss += p[i] * p[i];
-      const rmsP = f(f(Math.sqrt(ss)) / Math.sqrt(n));
-      alpha = Math.max(h.epsilon2, rmsP) * alpha;
-    }
-    alpha = f(alpha);
     const vAt = h.hasFirstMoment ? 1 : 0;
     const b2 = f(h.beta2t);
     const c2 = f(1 - h.beta2t);
     const eps1 = f(h.epsilon1);
-    let uss = 0;
-    if (shape.length >= 2) {
-      const C = shape[shape.length - 1];
-      const R = shape[shape.length - 2];
-      const L = R * C === 0 ? 0 : n / (R * C);
+    const factored = shape.length >= 2;
+    const C = factored ? shape[shape.length - 1] : 0;
+    const R = factored ? shape[shape.length - 2] : 0;
+    const L = R * C === 0 ? 0 : n / (R * C);
+    let ssP = 0; // Σ p²
+    let ssU = 0; // Σ u² of the raw update
+    if (factored) {
       const rowIn = state[vAt];
       const colIn = state[vAt + 1];
       const rowOut = out[vAt + 1];
       const colOut = out[vAt + 2];
+      // buf[0, C): column sums, then column factors rsqrt(col).
       const buf = scratch(C);
       for (let l = 0; l < L; l++) {
         const base = l * R * C;
-        // Row and column means of q = g² + ε1 into the decayed factors.
+        // (A) row and column means of q = g² + ε1 into the decayed factors.
         buf.fill(0, 0, C);
         for (let r = 0; r < R; r++) {
           const at = base + r * C;
           let rowSum = 0;
           for (let c = 0; c < C; c++) {
             const gi = g[at + c];
+            const pi = p[at + c];
+            ssP += pi * pi;
             const q = f(f(gi * gi) + eps1);
             rowSum += q;
             buf[c] += q;
@@ -181,24 +185,23 @@ export const adafactorRule: UpdateRule<AdafactorHyper> = {
           const k = l * R + r;
           rowOut[k] = f(rowIn[k] * b2) + f(f(rowSum / C) * c2);
         }
-        let rowMean = 0;
-        for (let r = 0; r < R; r++) rowMean += rowOut[l * R + r];
-        rowMean = f(rowMean / R);
-        // Column factors rsqrt(C) into the second half of the scratch.
         for (let c = 0; c < C; c++) {
           const k = l * C + c;
           const col = f(f(colIn[k] * b2) + f(f(buf[c] / R) * c2));
           colOut[k] = col;
-          buf[C + c] = f(1 / Math.sqrt(col));
+          buf[c] = f(1 / Math.sqrt(col));
         }
+        // (B) Σu² with u = g · rsqrt(row / mean(row)) · rsqrt(col).
+        const rowMean = f(meanOf(rowOut, l * R, R));
         for (let r = 0; r < R; r++) {
           const rFactor = f(1 / Math.sqrt(f(rowOut[l * R + r] / rowMean)));
           const at = base + r * C;
+          let s = 0;
           for (let c = 0; c < C; c++) {
-            const u = f(f(rFactor * buf[C + c]) * g[at + c]);
-            pOut[at + c] = u;
-            uss += u * u;
+            const u = f(f(rFactor * buf[c]) * g[at + c]);
+            s += u * u;
           }
+          ssU += s;
         }
       }
     } else {
@@ -206,29 +209,52 @@ export const adafactorRule: UpdateRule<AdafactorHyper> = {
       const vOut = out[vAt + 1];
       for (let i = 0; i < n; i++) {
         const gi = g[i];
-        const q = f(f(gi * gi) + eps1);
-        const vi = f(f(vIn[i] * b2) + f(q * c2));
+        const pi = p[i];
+        ssP += pi * pi;
+        const vi = f(f(vIn[i] * b2) + f(f(f(gi * gi) + eps1) * c2));
         vOut[i] = vi;
         const u = f(f(1 / Math.sqrt(vi)) * gi);
         pOut[i] = u;
-        uss += u * u;
+        ssU += u * u;
       }
     }
-    const rmsU = f(f(Math.sqrt(uss)) / Math.sqrt(n));
+    let alpha = h.stepSize;
+    if (h.scaleParameter) alpha *= Math.max(h.epsilon2, f(f(Math.sqrt(ssP)) / Math.sqrt(n)));
+    alpha = f(alpha);
+    const rmsU = f(f(Math.sqrt(ssU)) / Math.sqrt(n));
     const clip = Math.max(f(rmsU / h.clipThreshold), 1);
+    // (C) u ← u · α / clip; m ← β1·m + (1 − β1)·u; p ← p − p·wd·α − u.
     const decay = f(-h.weightDecay * alpha);
+    const hasM = h.hasFirstMoment;
     const b1 = f(h.beta1);
     const c1 = f(1 - h.beta1);
     const mIn = state[0];
     const mOut = out[1];
-    for (let i = 0; i < n; i++) {
-      let u = f(f(pOut[i] / clip) * alpha);
-      if (h.hasFirstMoment) {
+    const finish = (i: number, raw: number): void => {
+      let u = f(f(raw / clip) * alpha);
+      if (hasM) {
         u = f(f(mIn[i] * b1) + f(u * c1));
         mOut[i] = u;
       }
       const pi = p[i];
-      pOut[i] = (h.weightDecay === 0 ? pi : f(pi + f(pi * decay))) - u;
+      pOut[i] = (decay === 0 ? pi : f(pi + f(pi * decay))) - u;
+    };
+    if (factored) {
+      const rowOut = out[vAt + 1];
+      const colOut = out[vAt + 2];
+      const buf = colScratch;
+      for (let l = 0; l < L; l++) {
+        const base = l * R * C;
+        for (let c = 0; c < C; c++) buf[c] = f(1 / Math.sqrt(colOut[l * C + c]));
+        const rowMean = f(meanOf(rowOut, l * R, R));
+        for (let r = 0; r < R; r++) {
+          const rFactor = f(1 / Math.sqrt(f(rowOut[l * R + r] / rowMean)));
+          const at = base + r * C;
+          for (let c = 0; c < C; c++) finish(at + c, f(f(rFactor * buf[c]) * g[at + c]));
+        }
+      }
+    } else {
+      for (let i = 0; i < n; i++) finish(i, pOut[i]);
     }
   },
 };

@@ -61,7 +61,8 @@ export const adamwRule: UpdateRule<AdamWHyper> = {
     return [param, mNext, vNext];
   },
 
-  // Rounds to float32 where PyTorch's float32 tensors do.
+  // Every value PyTorch stores in a float32 tensor (p·(1 − lr·wd), m, v, √v, the denominator,
+  // m / denom) is rounded to float32 here too.
   arrays(_shape, p, g, [m, v], [pOut, mOut, vOut], h) {
     const decay = f(1 - h.lr * h.weightDecay);
     const b1 = f(h.beta1);

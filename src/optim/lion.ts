@@ -38,6 +38,15 @@ export type LionHyper = {
 
 const f = Math.fround;
 
+/**
+ * sign(x) with sign(0) = 0. tfjs-backend-wasm 4.22's `Sign` returns 0 for 0 < |x| <= ~1e-7,
+ * which would freeze Lion's small updates, so on wasm the sign is built from comparisons.
+ */
+function sign(x: tf.Tensor): tf.Tensor {
+  if (tf.getBackend() !== 'wasm') return tf.sign(x);
+  return tf.sub(tf.cast(tf.greater(x, 0), 'float32'), tf.cast(tf.less(x, 0), 'float32'));
+}
+
 /** Lion's update rule: the maths in the module comment, as tfjs ops and as one fused loop. */
 export const lionRule: UpdateRule<LionHyper> = {
   name: 'Lion',
@@ -46,12 +55,13 @@ export const lionRule: UpdateRule<LionHyper> = {
   ops(p, g, [m], h) {
     const c = tf.add(tf.mul(m, h.beta1), tf.mul(g, 1 - h.beta1));
     const decayed = h.weightDecay === 0 ? p : tf.mul(p, 1 - h.lr * h.weightDecay);
-    const param = tf.sub(decayed, tf.mul(tf.sign(c), h.lr));
+    const param = tf.sub(decayed, tf.mul(sign(c), h.lr));
     const mNext = tf.add(tf.mul(m, h.beta2), tf.mul(g, 1 - h.beta2));
     return [param, mNext];
   },
 
-  // Rounds to float32 where PyTorch's float32 tensors do, so that sign(c) agrees exactly.
+  // c is rounded to float32 as PyTorch's float32 tensors round it, so that sign(c) agrees exactly.
+  // The sign is branchless (a mispredicted branch per element costs more than the maths).
   arrays(_shape, p, g, [m], [pOut, mOut], h) {
     const decay = f(1 - h.lr * h.weightDecay);
     const lr = f(h.lr);
@@ -64,8 +74,7 @@ export const lionRule: UpdateRule<LionHyper> = {
       const gi = g[i];
       const mi = m[i];
       const c = f(f(mi * b1) + f(gi * c1));
-      const pi = f(p[i] * decay);
-      pOut[i] = c > 0 ? pi - lr : c < 0 ? pi + lr : pi;
+      pOut[i] = f(p[i] * decay) - lr * (Number(c > 0) - Number(c < 0));
       mOut[i] = f(mi * b2) + f(gi * c2);
     }
   },

@@ -12,12 +12,10 @@ const OPTIONS: Record<OptimizerKind, Record<string, unknown>> = {
 };
 
 function buildModel(): tf.Sequential {
-  return tf.tidy(() => {
-    const model = tf.sequential();
-    model.add(tf.layers.dense({ units: 32, activation: 'relu', inputShape: [16], kernelInitializer: tf.initializers.glorotNormal({ seed: 1 }) }));
-    model.add(tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotNormal({ seed: 2 }) }));
-    return model;
-  });
+  const model = tf.sequential();
+  model.add(tf.layers.dense({ units: 32, activation: 'relu', inputShape: [16], kernelInitializer: tf.initializers.glorotNormal({ seed: 1 }) }));
+  model.add(tf.layers.dense({ units: 1, kernelInitializer: tf.initializers.glorotNormal({ seed: 2 }) }));
+  return model;
 }
 
 let x: tf.Tensor;
