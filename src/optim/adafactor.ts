@@ -83,17 +83,149 @@ const f = Math.fround;
 
 const rms = (x: tf.Tensor): tf.Tensor => tf.div(tf.norm(x), Math.sqrt(x.size));
 
-// Column sums, then column factors, of one [R, C] slice; reused between calls (grown as needed).
+// Column factors of one [R, C] slice; reused between calls (grown as needed).
 let colScratch = new Float64Array(0);
 function scratch(size: number): Float64Array {
   if (colScratch.length < size) colScratch = new Float64Array(size);
   return colScratch;
 }
 
+// The fused kernel's passes, one small function each so that V8 optimises each loop on its own.
+// The state, row means, row / column factors, RMS values and p − p·wd·α are rounded to float32
+// as PyTorch stores them; per-element temporaries stay float64 (rounding them as well costs ~2x).
+
+// Reductions keep two or four partial sums: one running sum is a chain of dependent adds.
+function sumOfSquares(a: Float32Array): number {
+  let s0 = 0;
+  let s1 = 0;
+  let s2 = 0;
+  let s3 = 0;
+  let i = 0;
+  for (; i + 3 < a.length; i += 4) {
+    const x0 = a[i];
+    const x1 = a[i + 1];
+    const x2 = a[i + 2];
+    const x3 = a[i + 3];
+    s0 += x0 * x0;
+    s1 += x1 * x1;
+    s2 += x2 * x2;
+    s3 += x3 * x3;
+  }
+  for (; i < a.length; i++) s0 += a[i] * a[i];
+  return s0 + s1 + s2 + s3;
+}
+
 function meanOf(a: Float32Array, start: number, count: number): number {
   let s = 0;
   for (let i = start; i < start + count; i++) s += a[i];
   return s / count;
+}
+
+/**
+ * Rank >= 2, one [R, C] slice at `base`: the decayed row / column factors of q = g² + ε1 into
+ * rowOut / colOut, the column factors rsqrt(col) into `colFactor`, and Σu² of the raw update
+ * u = g · rsqrt(row / mean(row)) · rsqrt(col), which is returned.
+ */
+function factoredMoments(
+  g: Float32Array, base: number, R: number, C: number,
+  rowIn: Float32Array, colIn: Float32Array, rowOut: Float32Array, colOut: Float32Array,
+  rowAt: number, colAt: number, colFactor: Float64Array,
+  b2: number, c2: number, eps1: number,
+): number {
+  colFactor.fill(0, 0, C); // first the column sums
+  for (let r = 0; r < R; r++) {
+    const at = base + r * C;
+    let rowSum = 0;
+    for (let c = 0; c < C; c++) {
+      const gi = g[at + c];
+      const q = gi * gi + eps1;
+      rowSum += q;
+      colFactor[c] += q;
+    }
+    rowOut[rowAt + r] = f(rowIn[rowAt + r] * b2) + f(f(rowSum / C) * c2);
+  }
+  for (let c = 0; c < C; c++) {
+    const col = f(f(colIn[colAt + c] * b2) + f(f(colFactor[c] / R) * c2));
+    colOut[colAt + c] = col;
+    colFactor[c] = f(1 / Math.sqrt(col));
+  }
+  const rowMean = f(meanOf(rowOut, rowAt, R));
+  let ssU = 0;
+  for (let r = 0; r < R; r++) {
+    const rFactor = f(1 / Math.sqrt(f(rowOut[rowAt + r] / rowMean)));
+    const at = base + r * C;
+    let s0 = 0;
+    let s1 = 0;
+    let c = 0;
+    for (; c + 1 < C; c += 2) {
+      const u0 = colFactor[c] * g[at + c];
+      const u1 = colFactor[c + 1] * g[at + c + 1];
+      s0 += u0 * u0;
+      s1 += u1 * u1;
+    }
+    if (c < C) {
+      const u = colFactor[c] * g[at + c];
+      s0 += u * u;
+    }
+    ssU += rFactor * rFactor * (s0 + s1);
+  }
+  return ssU;
+}
+
+/** Rank >= 2, one slice: p' = p − p·wd·α − u with u = raw·scale (through m when β1 is given). */
+function factoredFinish(
+  p: Float32Array, g: Float32Array, pOut: Float32Array, mIn: Float32Array, mOut: Float32Array,
+  base: number, R: number, C: number, rowOut: Float32Array, rowAt: number, colFactor: Float64Array,
+  scale: number, decay: number, hasM: boolean, b1: number, c1: number,
+): void {
+  const rowMean = f(meanOf(rowOut, rowAt, R));
+  for (let r = 0; r < R; r++) {
+    const rs = f(1 / Math.sqrt(f(rowOut[rowAt + r] / rowMean))) * scale;
+    const at = base + r * C;
+    for (let c = 0; c < C; c++) {
+      const i = at + c;
+      let u = rs * colFactor[c] * g[i];
+      if (hasM) {
+        u = f(mIn[i] * b1 + u * c1);
+        mOut[i] = u;
+      }
+      const pi = p[i];
+      pOut[i] = f(pi + pi * decay) - u;
+    }
+  }
+}
+
+/** Rank < 2: V ← β2t·V + (1 − β2t)·q; the raw update g·rsqrt(V) into uOut; returns Σu². */
+function unfactoredMoments(
+  g: Float32Array, vIn: Float32Array, vOut: Float32Array, uOut: Float32Array,
+  b2: number, c2: number, eps1: number,
+): number {
+  let ssU = 0;
+  for (let i = 0; i < g.length; i++) {
+    const gi = g[i];
+    const vi = f(vIn[i] * b2 + (gi * gi + eps1) * c2);
+    vOut[i] = vi;
+    const u = gi / Math.sqrt(vi);
+    uOut[i] = u;
+    ssU += u * u;
+  }
+  return ssU;
+}
+
+/** Rank < 2: p' = p − p·wd·α − u with u = raw·scale (through m when β1 is given); raw is in pOut. */
+function unfactoredFinish(
+  p: Float32Array, pOut: Float32Array, mIn: Float32Array, mOut: Float32Array,
+  scale: number, decay: number, hasM: boolean, b1: number, c1: number,
+): void {
+  for (let i = 0; i < p.length; i++) {
+    let u = pOut[i] * scale;
+    if (hasM) {
+      u = f(mIn[i] * b1 + u * c1);
+      mOut[i] = u;
+    }
+    const pi = p[i];
+    pOut[i] = f(pi + pi * decay) - u;
+  }
 }
 
 function adafactorState(shape: readonly number[], h: AdafactorHyper): StateSpec[] {
@@ -144,117 +276,46 @@ export const adafactorRule: UpdateRule<AdafactorHyper> = {
     return [tf.sub(decayed, update), ...mNext, ...vNext];
   },
 
-  // Three passes: (A) Σp², the second moments (rank < 2: also the raw update, kept in out[0]);
-  // (B, rank >= 2) Σu² of the raw update; (C) clip, scale, first moment, decay, write p'. Every
-  // value PyTorch stores in a float32 tensor is rounded to float32 here too.
+  // Passes: Σp² (for RMS(p)); second moments and Σu² of the raw update; then clip, scale, first
+  // moment, decay and p'. Rank >= 2 recomputes the raw update in the last pass from the factors;
+  // rank < 2 keeps it in out[0] between passes.
   arrays(shape, p, g, state, out, h) {
     const n = p.length;
     const pOut = out[0];
-    const vAt = h.hasFirstMoment ? 1 : 0;
+    const hasM = h.hasFirstMoment;
+    const vAt = hasM ? 1 : 0;
+    const mIn = hasM ? state[0] : p; // (unused without β1)
+    const mOut = hasM ? out[1] : pOut;
     const b2 = f(h.beta2t);
     const c2 = f(1 - h.beta2t);
     const eps1 = f(h.epsilon1);
-    const factored = shape.length >= 2;
-    const C = factored ? shape[shape.length - 1] : 0;
-    const R = factored ? shape[shape.length - 2] : 0;
-    const L = R * C === 0 ? 0 : n / (R * C);
-    let ssP = 0; // Σ p²
-    let ssU = 0; // Σ u² of the raw update
-    if (factored) {
-      const rowIn = state[vAt];
-      const colIn = state[vAt + 1];
-      const rowOut = out[vAt + 1];
-      const colOut = out[vAt + 2];
-      // buf[0, C): column sums, then column factors rsqrt(col).
-      const buf = scratch(C);
-      for (let l = 0; l < L; l++) {
-        const base = l * R * C;
-        // (A) row and column means of q = g² + ε1 into the decayed factors.
-        buf.fill(0, 0, C);
-        for (let r = 0; r < R; r++) {
-          const at = base + r * C;
-          let rowSum = 0;
-          for (let c = 0; c < C; c++) {
-            const gi = g[at + c];
-            const pi = p[at + c];
-            ssP += pi * pi;
-            const q = f(f(gi * gi) + eps1);
-            rowSum += q;
-            buf[c] += q;
-          }
-          const k = l * R + r;
-          rowOut[k] = f(rowIn[k] * b2) + f(f(rowSum / C) * c2);
-        }
-        for (let c = 0; c < C; c++) {
-          const k = l * C + c;
-          const col = f(f(colIn[k] * b2) + f(f(buf[c] / R) * c2));
-          colOut[k] = col;
-          buf[c] = f(1 / Math.sqrt(col));
-        }
-        // (B) Σu² with u = g · rsqrt(row / mean(row)) · rsqrt(col).
-        const rowMean = f(meanOf(rowOut, l * R, R));
-        for (let r = 0; r < R; r++) {
-          const rFactor = f(1 / Math.sqrt(f(rowOut[l * R + r] / rowMean)));
-          const at = base + r * C;
-          let s = 0;
-          for (let c = 0; c < C; c++) {
-            const u = f(f(rFactor * buf[c]) * g[at + c]);
-            s += u * u;
-          }
-          ssU += s;
-        }
-      }
-    } else {
-      const vIn = state[vAt];
-      const vOut = out[vAt + 1];
-      for (let i = 0; i < n; i++) {
-        const gi = g[i];
-        const pi = p[i];
-        ssP += pi * pi;
-        const vi = f(f(vIn[i] * b2) + f(f(f(gi * gi) + eps1) * c2));
-        vOut[i] = vi;
-        const u = f(f(1 / Math.sqrt(vi)) * gi);
-        pOut[i] = u;
-        ssU += u * u;
-      }
-    }
-    let alpha = h.stepSize;
-    if (h.scaleParameter) alpha *= Math.max(h.epsilon2, f(f(Math.sqrt(ssP)) / Math.sqrt(n)));
-    alpha = f(alpha);
-    const rmsU = f(f(Math.sqrt(ssU)) / Math.sqrt(n));
-    const clip = Math.max(f(rmsU / h.clipThreshold), 1);
-    // (C) u ← u · α / clip; m ← β1·m + (1 − β1)·u; p ← p − p·wd·α − u.
-    const decay = f(-h.weightDecay * alpha);
-    const hasM = h.hasFirstMoment;
     const b1 = f(h.beta1);
     const c1 = f(1 - h.beta1);
-    const mIn = state[0];
-    const mOut = out[1];
-    const finish = (i: number, raw: number): void => {
-      let u = f(f(raw / clip) * alpha);
-      if (hasM) {
-        u = f(f(mIn[i] * b1) + f(u * c1));
-        mOut[i] = u;
-      }
-      const pi = p[i];
-      pOut[i] = (decay === 0 ? pi : f(pi + f(pi * decay))) - u;
-    };
-    if (factored) {
-      const rowOut = out[vAt + 1];
-      const colOut = out[vAt + 2];
-      const buf = colScratch;
-      for (let l = 0; l < L; l++) {
-        const base = l * R * C;
-        for (let c = 0; c < C; c++) buf[c] = f(1 / Math.sqrt(colOut[l * C + c]));
-        const rowMean = f(meanOf(rowOut, l * R, R));
-        for (let r = 0; r < R; r++) {
-          const rFactor = f(1 / Math.sqrt(f(rowOut[l * R + r] / rowMean)));
-          const at = base + r * C;
-          for (let c = 0; c < C; c++) finish(at + c, f(f(rFactor * buf[c]) * g[at + c]));
-        }
-      }
-    } else {
-      for (let i = 0; i < n; i++) finish(i, pOut[i]);
+    let alpha = h.stepSize;
+    if (h.scaleParameter) alpha *= Math.max(h.epsilon2, f(f(Math.sqrt(sumOfSquares(p))) / Math.sqrt(n)));
+    alpha = f(alpha);
+    const decay = f(-h.weightDecay * alpha);
+    const clipOf = (ssU: number): number => Math.max(f(f(f(Math.sqrt(ssU)) / Math.sqrt(n)) / h.clipThreshold), 1);
+
+    if (shape.length < 2) {
+      const ssU = unfactoredMoments(g, state[vAt], out[vAt + 1], pOut, b2, c2, eps1);
+      unfactoredFinish(p, pOut, mIn, mOut, alpha / clipOf(ssU), decay, hasM, b1, c1);
+      return;
+    }
+    const C = shape[shape.length - 1];
+    const R = shape[shape.length - 2];
+    const L = R * C === 0 ? 0 : n / (R * C);
+    const [rowIn, colIn] = [state[vAt], state[vAt + 1]];
+    const [rowOut, colOut] = [out[vAt + 1], out[vAt + 2]];
+    const colFactor = scratch(C);
+    let ssU = 0;
+    for (let l = 0; l < L; l++) {
+      ssU += factoredMoments(g, l * R * C, R, C, rowIn, colIn, rowOut, colOut, l * R, l * C, colFactor, b2, c2, eps1);
+    }
+    const scale = alpha / clipOf(ssU);
+    for (let l = 0; l < L; l++) {
+      for (let c = 0; c < C; c++) colFactor[c] = f(1 / Math.sqrt(colOut[l * C + c]));
+      factoredFinish(p, g, pOut, mIn, mOut, l * R * C, R, C, rowOut, l * R, colFactor, scale, decay, hasM, b1, c1);
     }
   },
 };

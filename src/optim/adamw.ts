@@ -61,8 +61,8 @@ export const adamwRule: UpdateRule<AdamWHyper> = {
     return [param, mNext, vNext];
   },
 
-  // Every value PyTorch stores in a float32 tensor (p·(1 − lr·wd), m, v, √v, the denominator,
-  // m / denom) is rounded to float32 here too.
+  // m, v and p·(1 − lr·wd), which PyTorch stores in float32 tensors, are rounded to float32 before
+  // use; the rest is float64 (rounding every temporary as well costs ~2x in speed for ~1 ulp).
   arrays(_shape, p, g, [m, v], [pOut, mOut, vOut], h) {
     const decay = f(1 - h.lr * h.weightDecay);
     const b1 = f(h.beta1);
@@ -70,17 +70,16 @@ export const adamwRule: UpdateRule<AdamWHyper> = {
     const b2 = f(h.beta2);
     const c2 = f(1 - h.beta2);
     const stepSize = f(h.lr / (1 - Math.pow(h.beta1, h.t)));
-    const bc2Sqrt = f(Math.sqrt(1 - Math.pow(h.beta2, h.t)));
+    const invBc2Sqrt = 1 / f(Math.sqrt(1 - Math.pow(h.beta2, h.t)));
     const eps = f(h.epsilon);
     const n = p.length;
     for (let i = 0; i < n; i++) {
       const gi = g[i];
-      const mi = f(f(m[i] * b1) + f(gi * c1));
-      const vi = f(f(v[i] * b2) + f(f(gi * gi) * c2));
-      const denom = f(f(f(Math.sqrt(vi)) / bc2Sqrt) + eps);
+      const mi = f(m[i] * b1 + gi * c1);
+      const vi = f(v[i] * b2 + gi * gi * c2);
       mOut[i] = mi;
       vOut[i] = vi;
-      pOut[i] = f(p[i] * decay) - stepSize * f(mi / denom);
+      pOut[i] = f(p[i] * decay) - (stepSize * mi) / (Math.sqrt(vi) * invBc2Sqrt + eps);
     }
   },
 };

@@ -60,7 +60,8 @@ export const lionRule: UpdateRule<LionHyper> = {
     return [param, mNext];
   },
 
-  // c is rounded to float32 as PyTorch's float32 tensors round it, so that sign(c) agrees exactly.
+  // c is rounded to float32 as PyTorch's float32 tensors round it, so that sign(c) agrees exactly;
+  // p·(1 − lr·wd) is rounded as PyTorch stores it.
   // The sign is branchless (a mispredicted branch per element costs more than the maths).
   arrays(_shape, p, g, [m], [pOut, mOut], h) {
     const decay = f(1 - h.lr * h.weightDecay);
@@ -75,7 +76,7 @@ export const lionRule: UpdateRule<LionHyper> = {
       const mi = m[i];
       const c = f(f(mi * b1) + f(gi * c1));
       pOut[i] = f(p[i] * decay) - lr * (Number(c > 0) - Number(c < 0));
-      mOut[i] = f(mi * b2) + f(gi * c2);
+      mOut[i] = mi * b2 + gi * c2;
     }
   },
 };
