@@ -18,7 +18,7 @@
  *
  * Each case is one variable of shape [N / 1000, 1000] with a fixed gradient; times cover
  * `applyGradients` only (cpu and wasm run kernels synchronously), median of the timed updates
- * after warm-up.
+ * after warm-up (fewer timed updates where one takes over a second: tfjs-cpu op by op at 10M).
  */
 import { performance } from 'node:perf_hooks';
 import { pathToFileURL } from 'node:url';
@@ -64,6 +64,9 @@ export interface BenchOptimizersResult {
   bandwidth: BandwidthProbe;
   rows: BenchRow[];
 }
+
+/** Timed updates per case are cut to fit about this much time (at least one). */
+const TIME_BUDGET_MS = 3000;
 
 const BYTES_PER_ELEMENT: Record<BenchOptimizer, number> = { lion: 5 * 4, adamw: 7 * 4, adafactor: 3 * 4 };
 
@@ -120,10 +123,14 @@ async function timeCase(
   const opt = makeOptimizer(kind, path === 'fused');
   const times: number[] = [];
   try {
-    for (let k = 0; k < warmup + repeats; k++) {
+    let timed = repeats;
+    for (let k = 0; k < warmup + timed; k++) {
       const t = performance.now();
       opt.applyGradients({ [name]: grad });
-      if (k >= warmup) times.push(performance.now() - t);
+      const ms = performance.now() - t;
+      if (k >= warmup) times.push(ms);
+      // Slow cases (tfjs-cpu op by op at 10M: seconds per update) get fewer timed updates.
+      else timed = Math.max(1, Math.min(repeats, Math.floor(TIME_BUDGET_MS / ms)));
       // Let the event loop and GC breathe between updates.
       await new Promise((resolve) => setImmediate(resolve));
     }

@@ -7,9 +7,10 @@
  * rule, the hyperparameters of one step (`hyper`) and its config.
  *
  * State of a variable is created (zeros) on its first update. Variables are matched to their
- * state by name; state restored by `setWeights` that no current name claims is matched by order
- * of first update (the tfjs convention), so a model reloaded in the same process, whose variables
- * tfjs-layers renames `…_1`, continues with its saved state.
+ * state by name. State restored by `setWeights` whose name is not among the variables of an
+ * update goes, in saved order, to the variables of that update that have no state yet (the tfjs
+ * convention is by order), so a model reloaded in the same process, whose variables tfjs-layers
+ * renames `…_1`, continues with its saved state.
  *
  * The step counter is the optimizer's `iterations`: every `applyGradients` call is one step, for
  * every variable (a variable given no gradient at a step still counts that step, as in tfjs).
@@ -45,9 +46,10 @@ export interface CommonOptions {
    */
   weightDecayExclude?: WeightDecayExclude;
   /**
-   * `'auto'` (default): one fused pass per variable on `cpu` and `wasm`, tfjs ops elsewhere.
-   * `true`: always fused (throws on a backend without the fused kernel). `false`: always ops.
-   * A runtime choice: not part of `getConfig`.
+   * `'auto'` (default): one fused pass per variable on `cpu` and `wasm`, tfjs ops elsewhere
+   * (webgl, tensorflow, …). `true`: always fused (throws on a backend without the fused kernel).
+   * `false`: always tfjs ops. Non-float32 variables always take tfjs ops. A runtime choice: not
+   * part of `getConfig`.
    */
   fused?: FusedMode;
 }
@@ -99,7 +101,8 @@ export abstract class OptimizerAdapter<H extends Hyper> extends tf.Optimizer {
     this.learningRateOption = learningRate;
     this.fused = checkFused(owner, common.fused);
     this.excluded = compileDecayMask(owner, common.weightDecayExclude);
-    this.weightDecayExclude = common.weightDecayExclude ?? undefined;
+    const exclude = common.weightDecayExclude ?? undefined;
+    this.weightDecayExclude = Array.isArray(exclude) ? [...exclude] : exclude;
   }
 
   /** The pure update rule of this optimizer. */
