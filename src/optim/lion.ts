@@ -39,8 +39,8 @@ export type LionHyper = {
 const f = Math.fround;
 
 /**
- * sign(x) with sign(0) = 0. tfjs-backend-wasm 4.22's `Sign` returns 0 for 0 < |x| < 1.2e-7 (float32 ε),
- * which would freeze Lion's small updates, so on wasm the sign is built from comparisons.
+ * sign(x) with sign(0) = 0. tfjs-backend-wasm 4.22's `Sign` returns 0 for 0 < |x| < 1.2e-7
+ * (float32 ε), which would freeze Lion's small updates, so on wasm it is built from comparisons.
  */
 function sign(x: tf.Tensor): tf.Tensor {
   if (tf.getBackend() !== 'wasm') return tf.sign(x);
