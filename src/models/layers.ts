@@ -161,7 +161,7 @@ const denseOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
 });
 
 /** The same for an input that needs no gradient (the data): skips dy·Wᵀ, as large as the forward matMul. */
-function denseOnData(x: tf.Tensor2D, w: tf.Variable, b: tf.Variable): tf.Tensor2D {
+function denseOnData(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [wi, bi, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.GradSaveFunc];
     save([x]);
@@ -180,7 +180,7 @@ function denseOnData(x: tf.Tensor2D, w: tf.Variable, b: tf.Variable): tf.Tensor2
  * Dense layer on rows: x [rows, in] → [rows, out]. With `inputGrad: false` no gradient flows back to x
  * (use it only where x is data, such as the first layer).
  */
-export function dense(x: tf.Tensor2D, p: DenseParams, inputGrad = true): tf.Tensor2D {
+export function dense(x: tf.Tensor2D, p: { kernel: tf.Tensor; bias: tf.Tensor }, inputGrad = true): tf.Tensor2D {
   if (autodiffReference) return tf.add(tf.matMul(x, p.kernel), p.bias);
   if (!inputGrad) return denseOnData(x, p.kernel, p.bias);
   return denseOp(x, p.kernel, p.bias) as tf.Tensor2D;
@@ -341,7 +341,9 @@ export function selfAttention(x: tf.Tensor2D, p: AttentionParams, shape: Attenti
     const split = tf.transpose(tf.reshape(y, [b, t, h, hd]) as tf.Tensor4D, perm);
     return tf.reshape(split, [b * h, split.shape[2], split.shape[3]]);
   };
-  const q = toHeads(tf.mul(dense(x, p.q), 1 / Math.sqrt(hd)), [0, 2, 1, 3]); // [b·h, t, hd], scaled by 1/√hd
+  const scale = 1 / Math.sqrt(hd); // folded into the q projection: cheaper than scaling [b·t, width]
+  const scaledQ = { kernel: tf.mul(p.q.kernel, scale), bias: tf.mul(p.q.bias, scale) };
+  const q = toHeads(dense(x, scaledQ), [0, 2, 1, 3]); // [b·h, t, hd], scaled by 1/√hd
   const kT = toHeads(dense(x, p.k), [0, 2, 3, 1]); // [b·h, hd, t]
   const v = toHeads(dense(x, p.v), [0, 2, 1, 3]); // [b·h, t, hd]
   let scores = smallMatMuls(q, kT); // [b·h, t, t] = q·kᵀ
