@@ -2,10 +2,11 @@
  * Vision Transformer (Dosovitskiy et al. 2020): non-overlapping patches, a learned position embedding,
  * pre-LayerNorm encoder blocks, a final LayerNorm and a linear head.
  *
- * Shapes: b = batch, t = tokens (patches, plus one with a class token), d = width, m = mlpWidth.
- *   images [b, h, w, c] → patches [b·t, p·p·c] → tokens [b·t, d] (+ posEmbedding)
+ * Shapes: b = batch, n = patches, t = tokens (n, plus one with a class token), d = width.
+ *   images [b, h, w, c] → patches [b·n, p·p·c] → tokens [b·t, d] (+ posEmbedding [t, d])
  *   block:  x = x + dropout(attn(norm1(x)));  x = x + dropout(fc2(gelu(fc1(norm2(x)))))
- *   pool (mean of tokens, or the class token) → norm → head → logits [b, classes]
+ *   norm → pool (mean of the tokens, or the class token) [b, d] → head → logits [b, classes]
+ * Activations stay 2-D, [b·t, d], so every dense layer is one plain matMul.
  * Keep b·t away from powers of two (DESIGN.md): batch 125 with 16 tokens gives 2000 rows.
  */
 import * as tf from '@tensorflow/tfjs';
@@ -31,14 +32,12 @@ interface Block {
   mlp: { fc1: DenseParams; fc2: DenseParams };
 }
 
-/** Patch and token counts for an image shape. */
+/** Patch and token counts for an image shape [h, w, c]. */
 function geometry(config: VitModelConfig, shape: number[]) {
   const [height, width, channels] = shape;
   const p = config.patchSize;
-  const gridH = height / p;
-  const gridW = width / p;
-  const patches = gridH * gridW;
-  return { height, width, channels, gridH, gridW, patches, patchFeatures: p * p * channels, tokens: patches + (config.pooling === 'cls' ? 1 : 0) };
+  const patches = (height / p) * (width / p);
+  return { patches, patchFeatures: p * p * channels, tokens: patches + (config.pooling === 'cls' ? 1 : 0) };
 }
 
 /**
