@@ -1,9 +1,11 @@
 /** Dataset sources by name. Adding a source: one file here, one schema branch, one test. */
 import { Registry } from '../registry.js';
 import type { DataFamily } from './dataset.js';
+import { mnist } from './mnist.js';
+import { synthetic } from './synthetic.js';
 
 const datasets = new Registry<DataFamily>('dataset');
-// Sources register here, e.g. datasets.register(mnist);
+datasets.register(synthetic as DataFamily).register(mnist as DataFamily);
 
 export function dataFamily(name: string): DataFamily {
   return datasets.get(name);

@@ -1,9 +1,11 @@
 /** Model families by name. Adding a family: one file here, one schema branch, one test. */
 import { Registry } from '../registry.js';
 import type { ModelFamily } from './model.js';
+import { mlp } from './mlp.js';
+import { vit } from './vit.js';
 
 const models = new Registry<ModelFamily>('model');
-// Families register here, e.g. models.register(mlp);
+models.register(mlp as ModelFamily).register(vit as ModelFamily);
 
 export function modelFamily(name: string): ModelFamily {
   return models.get(name);

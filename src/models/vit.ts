@@ -1,0 +1,152 @@
+/**
+ * Vision Transformer (Dosovitskiy et al. 2020): non-overlapping patches, a learned position embedding,
+ * pre-LayerNorm encoder blocks, a final LayerNorm and a linear head.
+ *
+ * Shapes: b = batch, n = patches, t = tokens (n, plus one with a class token), d = width.
+ *   images [b, h, w, c] → patches [b·n, p·p·c] → tokens [b·t, d] (+ posEmbedding [t, d])
+ *   block:  x = x + dropout(attn(norm1(x)));  x = x + dropout(fc2(gelu(fc1(norm2(x)))))
+ *   norm → pool (mean of the tokens, or the class token) [b, d] → head → logits [b, classes]
+ * Activations stay 2-D, [b·t, d], so every dense layer is one plain matMul.
+ * Keep b·t away from powers of two (DESIGN.md): batch 125 with 16 tokens gives 2000 rows.
+ */
+import * as tf from '@tensorflow/tfjs';
+import type { VitModelConfig } from '../config/types.generated.js';
+import {
+  dense,
+  dropout,
+  gelu,
+  layerNorm,
+  makeModel,
+  selfAttention,
+  withParameters,
+  type AttentionParams,
+  type DenseParams,
+  type LayerNormParams,
+} from './layers.js';
+import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, SpecIssue } from './model.js';
+
+interface Block {
+  norm1: LayerNormParams;
+  attn: AttentionParams;
+  norm2: LayerNormParams;
+  mlp: { fc1: DenseParams; fc2: DenseParams };
+}
+
+/** Patch and token counts for an image shape [h, w, c]. */
+function geometry(config: VitModelConfig, shape: number[]) {
+  const [height, width, channels] = shape;
+  const p = config.patchSize;
+  const patches = (height / p) * (width / p);
+  return { patches, patchFeatures: p * p * channels, tokens: patches + (config.pooling === 'cls' ? 1 : 0) };
+}
+
+/**
+ * Analytic FLOPs per example, forward + backward, with the convention of `mlpFlopsPerExample`
+ * (2·m·k·n per matMul forward, twice that backward; elementwise ops, LayerNorm and softmax ignored).
+ * Per example, with n patches, t tokens, P = p·p·c, d = width, m = mlpWidth, k = classes:
+ *   patch 2·n·P·d;  per block: q,k,v,out 4·2·t·d·d, scores q·kᵀ 2·t·t·d, weights·v 2·t·t·d, fc1+fc2 2·2·t·d·m;  head 2·d·k.
+ */
+export function vitFlopsPerExample(config: VitModelConfig, shape: number[], classes: number): number {
+  const { patches, patchFeatures, tokens: t } = geometry(config, shape);
+  const d = config.width;
+  const block = 8 * t * d * d + 4 * t * t * d + 4 * t * d * config.mlpWidth;
+  const forward = 2 * patches * patchFeatures * d + config.depth * block + 2 * d * classes;
+  return 3 * forward;
+}
+
+/**
+ * Cuts images [b, h, w, c] into non-overlapping p×p patches → [b·(h/p)·(w/p), p·p·c], patches in row-major
+ * order, features ordered (row, column, channel), so patches·kernel equals a conv with a [p, p, c, d] kernel
+ * and stride p. Rank-4 transposes only: [b·h/p, p, w/p, p·c] → [b·h/p, w/p, p, p·c].
+ */
+export function patchify(images: tf.Tensor, p: number): tf.Tensor2D {
+  const [b, height, width, channels] = images.shape;
+  const rows = tf.reshape(images, [(b * height) / p, p, width / p, p * channels]);
+  return tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [(b * height * width) / (p * p), p * p * channels]);
+}
+
+export const vit: ModelFamily<VitModelConfig> = {
+  name: 'vit',
+
+  check(config: VitModelConfig, input: InputKind): SpecIssue[] {
+    const issues: SpecIssue[] = [];
+    if (input.kind !== 'image') {
+      issues.push({ path: 'model.name', message: `vit needs image input ([height, width, channels]), got ${input.kind}` });
+    } else if (input.shape) {
+      const [height, width] = input.shape;
+      const p = config.patchSize;
+      if (height === width) {
+        if (height % p !== 0) issues.push({ path: 'model.patchSize', message: `must divide the image size ${height}, got ${p}` });
+      } else {
+        if (height % p !== 0) issues.push({ path: 'model.patchSize', message: `must divide the image height ${height}, got ${p}` });
+        if (width % p !== 0) issues.push({ path: 'model.patchSize', message: `must divide the image width ${width}, got ${p}` });
+      }
+    }
+    if (config.width % config.heads !== 0) {
+      issues.push({ path: 'model.heads', message: `must divide the width ${config.width}, got ${config.heads}` });
+    }
+    return issues;
+  },
+
+  build(config: VitModelConfig, input: InputSpec, seed: number): Model {
+    const issues = vit.check(config, input);
+    if (issues.length > 0) throw new Error(issues.map((i) => `${i.path}: ${i.message}`).join('; '));
+    const g = geometry(config, input.shape);
+    const { patchSize: p, width: d, heads } = config;
+
+    const { store, value: params } = withParameters(seed, (s) => {
+      const patch = s.dense('patch', g.patchFeatures, d);
+      const cls = config.pooling === 'cls' ? s.zeros('cls', [1, 1, d]) : undefined;
+      const posEmbedding = s.normal('posEmbedding', [g.tokens, d], 0.02);
+      const blocks: Block[] = [];
+      for (let i = 0; i < config.depth; i++) {
+        const name = `blocks.${i}`;
+        blocks.push({
+          norm1: s.layerNorm(`${name}.norm1`, d),
+          attn: {
+            q: s.dense(`${name}.attn.q`, d, d),
+            k: s.dense(`${name}.attn.k`, d, d),
+            v: s.dense(`${name}.attn.v`, d, d),
+            out: s.dense(`${name}.attn.out`, d, d),
+          },
+          norm2: s.layerNorm(`${name}.norm2`, d),
+          mlp: { fc1: s.dense(`${name}.mlp.fc1`, d, config.mlpWidth), fc2: s.dense(`${name}.mlp.fc2`, config.mlpWidth, d) },
+        });
+      }
+      const norm = s.layerNorm('norm', d);
+      const head = s.dense('head', d, input.classes);
+      return { patch, cls, posEmbedding, blocks, norm, head };
+    });
+
+    function forward(images: tf.Tensor, options: ForwardOptions): tf.Tensor {
+      const b = images.shape[0];
+      const t = g.tokens;
+      let x: tf.Tensor = dense(patchify(images, p), params.patch, false); // [b·n, p·p·c] → [b·n, d]
+      if (params.cls) {
+        const cls = tf.broadcastTo(params.cls, [b, 1, d]); // [b, 1, d]
+        x = tf.concat([cls, tf.reshape(x, [b, g.patches, d])], 1); // [b, t, d], class token first
+      }
+      x = tf.add(tf.reshape(x, [b, t, d]), params.posEmbedding); // [b, t, d]
+      let h = dropout(tf.reshape(x, [b * t, d]), config.dropout, options, 'embedding') as tf.Tensor2D; // [b·t, d]
+
+      params.blocks.forEach((block, i) => {
+        const a = selfAttention(layerNorm(h, block.norm1), block.attn, { batch: b, tokens: t, heads }); // [b·t, d]
+        h = tf.add(h, dropout(a, config.dropout, options, `blocks.${i}.attn`));
+        const m = dense(gelu(dense(layerNorm(h, block.norm2), block.mlp.fc1), config.gelu), block.mlp.fc2); // [b·t, d]
+        h = tf.add(h, dropout(m, config.dropout, options, `blocks.${i}.mlp`));
+      });
+
+      let pooled: tf.Tensor2D; // [b, d]
+      if (config.pooling === 'cls') {
+        // LayerNorm acts per token, so normalising only the class token equals normalising all then taking it.
+        const cls = tf.reshape(tf.slice(tf.reshape(h, [b, t, d]), [0, 0, 0], [b, 1, d]), [b, d]) as tf.Tensor2D;
+        pooled = layerNorm(cls, params.norm);
+      } else {
+        pooled = tf.mean(tf.reshape(layerNorm(h, params.norm), [b, t, d]), 1) as tf.Tensor2D;
+      }
+      return dense(pooled, params.head); // [b, classes]
+    }
+
+    return makeModel('vit', store, forward, vitFlopsPerExample(config, input.shape, input.classes));
+  },
+};
