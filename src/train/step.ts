@@ -76,6 +76,7 @@ export function trainStep(settings: StepSettings, batch: Batch, step: number, me
       }
       lossSum = tf.add(lossSum, value);
       correctSum = tf.add(correctSum, correct!);
+      correct!.dispose();
     });
     if (accumulationSteps > 1) gradSum = Object.fromEntries(Object.entries(gradSum).map(([k, g]) => [k, tf.div(g, accumulationSteps)]));
     const grads = gradSum;

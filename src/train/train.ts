@@ -64,8 +64,9 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
   const plan = await buildPlan(config, log);
   const stop = options.stop ?? { signal: null };
   try {
+    for (const [file, text] of Object.entries(plan.dataset.artifacts?.() ?? {})) writeFileAtomic(join(paths.dir, file), text);
     log(
-      `${config.model.name}: ${plan.model.parameterCount.toLocaleString('en-US')} parameters, ${(plan.model.flopsPerExample / 1e6).toFixed(2)} MFLOPs per example; ` +
+      `${config.model.name}: ${plan.model.parameterCount.toLocaleString('en-US')} parameters, ${formatFlops(plan.model.flopsPerExample)} per example; ` +
         `${config.data.name}: ${plan.dataset.train.size} train examples; ${plan.resolvedOptimizer.name}, ${plan.totalSteps} steps of ${config.train.batchSize}`,
     );
     const progress = createProgress(options.progress ?? config.log.progress, config.log.everySteps);
@@ -74,6 +75,11 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
   } finally {
     disposePlan(plan);
   }
+}
+
+function formatFlops(flops: number): string {
+  const [value, unit] = flops >= 1e9 ? [flops / 1e9, 'GFLOPs'] : flops >= 1e6 ? [flops / 1e6, 'MFLOPs'] : [flops / 1e3, 'kFLOPs'];
+  return `${value.toPrecision(3)} ${unit}`;
 }
 
 /** The run directory to continue, or undefined for a fresh run. */
