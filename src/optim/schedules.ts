@@ -1,7 +1,8 @@
 /**
  * Learning-rate schedules as pure functions of the 0-based step: lr(step) = peak · multiplier(step).
  *   1. warmup: the multiplier rises linearly, (step + 1) / warmup, reaching 1 at the last warmup step;
- *   2. then the named shape runs from 1 down to endFactor at the last step (total − 1):
+ *   2. then the named shape runs from 1 towards endFactor, which it reaches at step `total` (the step
+ *      after the last, so no step is wasted at the end value):
  *      constant: 1 · cosine: half a cosine wave · linear: a straight line ·
  *      rsqrt: sqrt(τ / (step + 1)) once step + 1 ≥ τ = max(warmup, timescale), 1 before ·
  *      wsd (warmup-stable-decay): 1 until the last decayFraction of the steps, then a straight line.
@@ -30,7 +31,7 @@ const shapes: Record<ScheduleSpec['name'], (progress: number, step: number, spec
     const decaySteps = Math.max(1, Math.round(decayFraction * total));
     const decayStart = total - decaySteps;
     if (step < decayStart) return 1;
-    return 1 - (1 - endFactor) * Math.min(1, (step - decayStart + 1) / decaySteps);
+    return 1 - (1 - endFactor) * Math.min(1, (step - decayStart) / decaySteps);
   },
 };
 
@@ -40,7 +41,7 @@ export function multiplierSchedule(spec: ScheduleSpec, totalSteps: number): Sche
   const shape = shapes[spec.name];
   return (step) => {
     if (step < warmup) return (step + 1) / warmup;
-    const decaySpan = Math.max(1, totalSteps - 1 - warmup);
+    const decaySpan = Math.max(1, totalSteps - warmup);
     const progress = Math.min(1, Math.max(0, (step - warmup) / decaySpan));
     return shape(progress, step, spec, totalSteps);
   };

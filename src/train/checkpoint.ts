@@ -60,12 +60,15 @@ function writeDurable(path: string, bytes: Uint8Array): void {
 }
 
 export function modelArrays(model: Model): NamedArray[] {
-  return [...model.params].map(([name, v]) => ({ name, shape: v.shape, data: v.dataSync() as Float32Array }));
+  return [...model.params].map(([name, v]) => ({ name, shape: v.shape, data: v.dataSync().slice() as Float32Array }));
 }
 
 async function optimizerArrays(optimizer: tf.Optimizer): Promise<NamedArray[]> {
   const weights = await optimizer.getWeights();
-  return weights.map(({ name, tensor }) => ({ name, shape: tensor.shape, data: tensor.dataSync() as Float32Array }));
+  const arrays = weights.map(({ name, tensor }) => ({ name, shape: tensor.shape, data: tensor.dataSync().slice() as Float32Array }));
+  // getWeights hands out the state variables themselves plus a fresh iteration-count scalar.
+  for (const { tensor } of weights) if (!(tensor instanceof tf.Variable)) tensor.dispose();
+  return arrays;
 }
 
 export async function saveCheckpoint(
@@ -157,6 +160,7 @@ export function restoreModel(model: Model, arrays: NamedArray[]): void {
 export async function restoreOptimizer(optimizer: tf.Optimizer, arrays: NamedArray[]): Promise<void> {
   const weights = arrays.map((a) => ({ name: a.name, tensor: tf.tensor(a.data, a.shape, 'float32') }));
   await optimizer.setWeights(weights);
+  for (const { tensor } of weights) tensor.dispose();
 }
 
 /**

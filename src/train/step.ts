@@ -50,6 +50,14 @@ export function globalNorm(tensors: tf.Tensor[]): tf.Scalar {
   return tf.tidy(() => tf.sqrt(tf.addN(tensors.map((t) => tf.sum(tf.square(t))))) as tf.Scalar);
 }
 
+/** As torch.nn.utils.clip_grad_norm_: scale every gradient by maxNorm / (norm + 1e-6) when that is below 1. */
+export function clipByGlobalNorm(grads: tf.NamedTensorMap, norm: tf.Scalar, maxNorm: number): tf.NamedTensorMap {
+  return tf.tidy(() => {
+    const scale = tf.minimum(tf.scalar(1), tf.div(maxNorm, tf.add(norm, 1e-6)));
+    return Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, scale)]));
+  });
+}
+
 export function trainStep(settings: StepSettings, batch: Batch, step: number, measureNorms: boolean): StepResult {
   const { model, optimizer, accumulationSteps, gradClipNorm, labelSmoothing, seed } = settings;
   const params = [...model.params.values()];
@@ -82,14 +90,7 @@ export function trainStep(settings: StepSettings, batch: Batch, step: number, me
     const grads = gradSum;
     const needNorm = measureNorms || gradClipNorm !== null;
     const gradNorm = needNorm ? globalNorm(Object.values(grads)) : tf.scalar(Number.NaN);
-    const clipped =
-      gradClipNorm === null
-        ? grads
-        : (() => {
-            // As torch.nn.utils.clip_grad_norm_: scale by max_norm / (norm + 1e-6) when that is below 1.
-            const scale = tf.minimum(tf.scalar(1), tf.div(gradClipNorm, tf.add(gradNorm, 1e-6)));
-            return Object.fromEntries(Object.entries(grads).map(([k, g]) => [k, tf.mul(g, scale)]));
-          })();
+    const clipped = gradClipNorm === null ? grads : clipByGlobalNorm(grads, gradNorm, gradClipNorm);
     const before = measureNorms ? params.map((p) => p.clone()) : [];
     optimizer.applyGradients(clipped);
     const updateNorm = measureNorms ? globalNorm(params.map((p, i) => tf.sub(p, before[i]))) : tf.scalar(Number.NaN);
