@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { ConfigError, formatProblem } from '../config/index.js';
 import { EXIT, UserError } from '../errors.js';
+import { exportCommand } from './commands/export.js';
 import { printConfigCommand } from './commands/print-config.js';
 import { schemaCommand } from './commands/schema.js';
 import { trainCommand, defaultTrainCommand } from './commands/train.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(validateCommand)
     .command(printConfigCommand)
     .command(schemaCommand)
+    .command(exportCommand)
     .demandCommand(1, 'Give a config file (lion-train configs/vit.yaml) or a command; see --help')
     .strict()
     .version(packageVersion())

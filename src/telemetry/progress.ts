@@ -19,14 +19,16 @@ export interface Progress {
 
 export type ProgressMode = 'auto' | 'bar' | 'plain' | 'none';
 
-export function createProgress(mode: ProgressMode, plainEvery: number, stream: NodeJS.WriteStream = process.stderr): Progress {
+/**
+ * `note` lines (evaluations, checkpoints) go to `log` in plain and none modes, and above the bar in
+ * bar mode; a quiet caller passes a `log` that drops them.
+ */
+export function createProgress(mode: ProgressMode, plainEvery: number, log: (line: string) => void, stream: NodeJS.WriteStream = process.stderr): Progress {
   const resolved = mode === 'auto' ? (stream.isTTY ? 'bar' : 'plain') : mode;
   if (resolved === 'bar') return new BarProgress(stream);
-  if (resolved === 'plain') return new PlainProgress(plainEvery, stream);
-  return silentProgress;
+  if (resolved === 'plain') return new PlainProgress(plainEvery, stream, log);
+  return { start() {}, update() {}, note: log, stop() {} };
 }
-
-const silentProgress: Progress = { start() {}, update() {}, note() {}, stop() {} };
 
 const fmt = {
   num: (x: number | undefined, digits = 4) => (x === undefined || Number.isNaN(x) ? '-' : x.toFixed(digits)),
@@ -39,7 +41,11 @@ class PlainProgress implements Progress {
   private total = 0;
   private started = 0;
   private startStep = 0;
-  constructor(private readonly every: number, private readonly stream: NodeJS.WriteStream) {}
+  constructor(
+    private readonly every: number,
+    private readonly stream: NodeJS.WriteStream,
+    private readonly log: (line: string) => void,
+  ) {}
 
   start(totalSteps: number, startStep: number): void {
     this.total = totalSteps;
@@ -59,7 +65,7 @@ class PlainProgress implements Progress {
   }
 
   note(line: string): void {
-    this.stream.write(`${line}\n`);
+    this.log(line);
   }
 
   stop(): void {}

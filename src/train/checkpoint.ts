@@ -30,6 +30,8 @@ export interface TrainingState {
   totals: { examples: number; flops: number; trainSeconds: number; wallSeconds: number };
   /** The last metrics written, so logs continue without gaps or duplicates. */
   lastLoggedStep: number;
+  /** Value of checkpoint.bestMetric when this checkpoint was written (null before any evaluation). */
+  checkpointMetric: number | null;
   configHash: string;
   /** sha256 of each tensor file. */
   checksums: Record<string, string>;
@@ -179,6 +181,16 @@ export function pruneCheckpoints(checkpointsDir: string, keepLast: number, best:
 
 export function writeBestPointer(checkpointsDir: string, name: string): void {
   writeFileAtomic(join(checkpointsDir, 'best'), `${name}\n`);
+}
+
+/** The bestMetric value recorded in a checkpoint's state.json (null when unreadable or not recorded). */
+export function checkpointMetricOf(checkpointsDir: string, name: string): number | null {
+  try {
+    const state = JSON.parse(readFileSync(join(checkpointsDir, name, 'state.json'), 'utf8')) as TrainingState;
+    return state.checkpointMetric ?? null;
+  } catch {
+    return null;
+  }
 }
 
 export function readBestPointer(checkpointsDir: string): string | undefined {

@@ -19,6 +19,7 @@ import { JsonlLog } from '../telemetry/jsonl.js';
 import type { Progress } from '../telemetry/progress.js';
 import { writeSummary, type RunStatus, type RunSummary, type SplitMetrics } from '../telemetry/summary.js';
 import {
+  checkpointMetricOf,
   pruneCheckpoints,
   readBestPointer,
   restoreModel,
@@ -45,6 +46,8 @@ export interface LoopOptions {
   configHash: string;
   resumeFrom?: LoadedCheckpoint;
   stop: StopRequest;
+  /** Stop after this many steps with a checkpoint, to continue later with --resume. */
+  pauseAtStep?: number;
 }
 
 type Mode = 'min' | 'max';
@@ -86,6 +89,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     best: null,
     totals: { examples: 0, flops: 0, trainSeconds: 0, wallSeconds: 0 },
     lastLoggedStep: 0,
+    checkpointMetric: null,
     configHash: options.configHash,
     interval: { lossSum: 0, correct: 0, labels: 0, steps: 0 },
   };
@@ -95,15 +99,16 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     await restoreOptimizer(optimizer, resumed.optimizer);
     const saved = resumed.state as TrainingState & { interval?: IntervalSums };
     state = { ...state, ...saved, configHash: options.configHash, interval: saved.interval ?? state.interval };
-    metrics.truncateAfter(state.step);
-    compute.truncateAfter(state.step);
     note(`resumed from ${resumed.name} (step ${state.step})`);
   }
+  // A resumed run drops what was logged after its checkpoint (or everything, resuming without one).
+  metrics.truncateAfter(state.step);
+  compute.truncateAfter(state.step);
   const sampler = new EpochSampler(dataset.train.size, train.batchSize, train.seed, state.cursor);
   const bestMode = modeFor(ckpt.bestMetric, ckpt.bestMode);
   const stopMode = train.earlyStopping ? modeFor(train.earlyStopping.metric, train.earlyStopping.mode) : 'min';
   let bestCheckpoint = readBestPointer(paths.checkpoints);
-  let bestCheckpointValue: number | null = null;
+  let bestCheckpointValue = bestCheckpoint ? checkpointMetricOf(paths.checkpoints, bestCheckpoint) : null;
 
   const sessionStart = performance.now();
   const wallBefore = state.totals.wallSeconds;
@@ -175,8 +180,10 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     state.cursor = sampler.position();
     state.epoch = sampler.epochProgress();
     state.totals.wallSeconds = wallSeconds();
-    const saved = await saveCheckpoint(paths.checkpoints, model, optimizer, state);
+    state.schedule = { multiplier: plan.multiplier(state.step), learningRate: scheduledLearningRate(plan.resolvedOptimizer, plan.multiplier, state.step) };
     const value = metricValue(ckpt.bestMetric);
+    state.checkpointMetric = value ?? null;
+    const saved = await saveCheckpoint(paths.checkpoints, model, optimizer, state);
     if (ckpt.keepBest && value !== undefined && improves(value, bestCheckpointValue, bestMode)) {
       bestCheckpoint = saved.name;
       bestCheckpointValue = value;
@@ -198,7 +205,8 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     seed: train.seed,
   };
   for (;;) {
-    // a. Stop conditions.
+    // a. Stop conditions. Yielding to the event loop first lets SIGINT/SIGTERM handlers run.
+    await new Promise((resolve) => setImmediate(resolve));
     if (state.step >= totalSteps) {
       reason = train.steps !== null && state.step >= train.steps ? 'steps' : 'epochs';
       break;
@@ -210,6 +218,11 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     if (stop.signal) {
       status = 'interrupted';
       reason = stop.signal;
+      break;
+    }
+    if (options.pauseAtStep !== undefined && state.step >= options.pauseAtStep) {
+      status = 'interrupted';
+      reason = `paused at step ${state.step}`;
       break;
     }
 
@@ -322,7 +335,8 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     const { examples: _e, ...validation } = lastValidation;
     final.validation = validation;
   }
-  const wantCheckpoint = (status === 'completed' && ckpt.atEnd) || (status === 'interrupted' && ckpt.onSignal);
+  const paused = options.pauseAtStep !== undefined && status === 'interrupted' && !stop.signal;
+  const wantCheckpoint = (status === 'completed' && ckpt.atEnd) || (status === 'interrupted' && (ckpt.onSignal || paused));
   if (wantCheckpoint && state.step > 0) await writeCheckpoint(status === 'completed' ? 'end of training' : `on ${reason}`);
   state.totals.wallSeconds = wallSeconds();
   const done = summary(final, new Date().toISOString());

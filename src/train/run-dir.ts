@@ -40,7 +40,8 @@ export type DirectoryMode = 'new' | 'overwrite' | 'resume';
 /** Makes the run directory ready: refuses to clobber an existing one unless told to. */
 export function prepareRunDirectory(dir: string, mode: DirectoryMode): RunPaths {
   const paths = runPaths(dir);
-  const exists = existsSync(dir) && readdirSync(dir).length > 0;
+  // A directory holding only an empty checkpoints/ folder is what a run killed at its very start leaves.
+  const exists = existsSync(dir) && readdirSync(dir).some((entry) => entry !== 'checkpoints' || readdirSync(join(dir, entry)).length > 0);
   if (exists && mode === 'new') {
     throw new UserError(`run directory ${dir} already exists; use --resume to continue it or --overwrite to replace it`, EXIT.usage);
   }

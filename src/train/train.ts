@@ -30,6 +30,8 @@ export interface TrainOptions {
   log?: (line: string) => void;
   /** Set its `signal` to stop after the current step with a checkpoint (the CLI wires SIGINT/SIGTERM to it). */
   stop?: StopRequest;
+  /** Stop after this step with a checkpoint (status interrupted, reason "paused at step N"); continue with resume. */
+  pauseAtStep?: number;
 }
 
 export interface TrainResult {
@@ -69,8 +71,8 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
       `${config.model.name}: ${plan.model.parameterCount.toLocaleString('en-US')} parameters, ${formatFlops(plan.model.flopsPerExample)} per example; ` +
         `${config.data.name}: ${plan.dataset.train.size} train examples; ${plan.resolvedOptimizer.name}, ${plan.totalSteps} steps of ${config.train.batchSize}`,
     );
-    const progress = createProgress(options.progress ?? config.log.progress, config.log.everySteps);
-    const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop });
+    const progress = createProgress(options.progress ?? config.log.progress, config.log.everySteps, log);
+    const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop, pauseAtStep: options.pauseAtStep });
     return { summary, runDir: paths.dir };
   } finally {
     disposePlan(plan);

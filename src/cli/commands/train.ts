@@ -9,6 +9,7 @@ interface Args extends GlobalArgs {
   config: string;
   overwrite: boolean;
   resume?: string | boolean;
+  pauseAt?: number;
 }
 
 const builder = (y: Argv<GlobalArgs>) =>
@@ -19,7 +20,11 @@ const builder = (y: Argv<GlobalArgs>) =>
       describe: "Continue from the newest valid checkpoint of the config's run directory, or of the directory given",
       coerce: (value: unknown) => (value === '' || value === true ? true : value),
     })
-    .conflicts('overwrite', 'resume') as never;
+    .option('pause-at', { type: 'number', describe: 'Stop after this step with a checkpoint; continue later with --resume' })
+    .check((argv) => {
+      if (argv.overwrite && argv.resume !== undefined) throw new Error('--overwrite and --resume cannot be combined');
+      return true;
+    }) as never;
 
 /** SIGINT/SIGTERM: finish the step, checkpoint, exit 130. A second signal quits at once. */
 function wireSignals(stop: StopRequest, say: (line: string) => void): () => void {
@@ -48,12 +53,16 @@ async function handler(args: Args): Promise<void> {
       progress: args.quiet ? 'none' : undefined,
       log: say,
       stop,
+      pauseAtStep: args.pauseAt,
     });
     const test = summary.final.test;
     const headline = test ? `test accuracy ${(100 * test.accuracy).toFixed(2)}%, test loss ${test.loss.toFixed(4)}` : '';
     if (summary.status === 'completed') {
       out(`${summary.name}: completed ${summary.steps} steps in ${summary.totals.wallSeconds.toFixed(1)} s (${summary.reason})${headline ? `; ${headline}` : ''}`);
       out(`run directory: ${runDir}`);
+      process.exitCode = EXIT.ok;
+    } else if (summary.status === 'interrupted' && !stop.signal) {
+      out(`${summary.name}: ${summary.reason}; continue with: lion-train train ${args.config} --resume ${runDir}`);
       process.exitCode = EXIT.ok;
     } else if (summary.status === 'interrupted') {
       err(`lion-train: interrupted by ${summary.reason} at step ${summary.steps}; resume with: lion-train train ${args.config} --resume ${runDir}`);
