@@ -1,0 +1,214 @@
+/**
+ * npm run bench: speed and memory figures, side by side with PyTorch where it is installed.
+ *
+ *   1. Training step (forward + backward + Lion update) of each shipped model at its config's size, on
+ *      every backend that loads: ms/step, examples/s, achieved GFLOP/s (analytic FLOPs / time); and the
+ *      same model in PyTorch (bench/torch_models.py, AdamW, one thread), interleaved round by round,
+ *      with the ratio lion-train / PyTorch.
+ *   2. Memory bandwidth (a STREAM-like copy and triad in this process) and each optimizer's update GB/s
+ *      as a fraction of it (bench/optim.ts).
+ *   3. Steady-state memory: RSS and tensor count over many steps of the tiny ViT.
+ * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
+ * --no-torch --no-optim --no-memory --memory-steps=2000
+ */
+import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import * as tf from '@tensorflow/tfjs';
+import { initBackend, type BackendRequest } from '../src/backend.js';
+import { loadConfig } from '../src/config/index.js';
+import { optimizerOptions } from '../src/config/optimizer-options.js';
+import type { RunConfig } from '../src/config/types.generated.js';
+import type { Batch } from '../src/data/dataset.js';
+import { dataFamily } from '../src/data/registry.js';
+import type { InputSpec, Model } from '../src/models/model.js';
+import { modelFamily } from '../src/models/registry.js';
+import { createOptimizer } from '../src/optim/factory.js';
+import { Rng } from '../src/random.js';
+import { trainStep } from '../src/train/step.js';
+import { benchOptimizers, probeBandwidth } from './optim.js';
+
+const ROOT = fileURLToPath(new URL('..', import.meta.url));
+const SHIPPED: Record<string, string> = {
+  mlp: 'configs/mlp-mnist.yaml',
+  vit: 'configs/vit.yaml',
+  cnn: 'configs/cnn-fashion.yaml',
+  gpt: 'configs/char-gpt.yaml',
+};
+
+function option(name: string, fallback: string): string {
+  const found = process.argv.find((a) => a.startsWith(`--${name}=`));
+  return found ? found.slice(name.length + 3) : fallback;
+}
+const flag = (name: string) => process.argv.includes(`--${name}`);
+
+const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
+
+/** The model's input as the dataset would give it, without needing the dataset on disk. */
+async function inputSpecFor(config: RunConfig): Promise<InputSpec> {
+  const family = dataFamily(config.data.name);
+  const kind = family.describe(config.data as never);
+  if (kind.kind === 'tokens') {
+    const contextLength = config.model.name === 'gpt' ? config.model.contextLength : 64;
+    const dataset = await family.load(config.data as never, { seed: 0, contextLength });
+    return dataset.spec;
+  }
+  return { kind: kind.kind, shape: kind.shape ?? [16], classes: 10 };
+}
+
+function randomBatch(spec: InputSpec, batch: number, rng: Rng): Batch {
+  const size = spec.shape.reduce((a, b) => a * b, 1);
+  if (spec.kind === 'tokens') {
+    const ids = () => Int32Array.from({ length: batch * size }, () => rng.int(spec.classes));
+    return { x: ids(), xShape: [batch, ...spec.shape], y: ids(), yShape: [batch, ...spec.shape] };
+  }
+  return {
+    x: Float32Array.from({ length: batch * size }, () => rng.next()),
+    xShape: [batch, ...spec.shape],
+    y: Int32Array.from({ length: batch }, () => rng.int(spec.classes)),
+    yShape: [batch],
+  };
+}
+
+interface Case {
+  name: string;
+  config: RunConfig;
+  spec: InputSpec;
+}
+
+/** ms per training step of lion-train on the current backend (median of `steps` after warm-up). */
+function timeSteps(c: Case, steps: number, warmup: number): { ms: number; model: Model } {
+  const model = modelFamily(c.config.model.name).build(c.config.model as never, c.spec, 1);
+  const resolved = optimizerOptions(c.config.optimizer);
+  const optimizer = createOptimizer({ resolved, multiplier: () => 1, weightDecayExclude: c.config.optimizer.weightDecayExclude });
+  const settings = { model, optimizer, accumulationSteps: 1, gradClipNorm: null, labelSmoothing: 0, seed: 1 };
+  const batch = randomBatch(c.spec, c.config.train.batchSize, Rng.derive(1, 'bench'));
+  const samples: number[] = [];
+  for (let i = 0; i < warmup + steps; i++) {
+    const start = performance.now();
+    trainStep(settings, batch, i, false);
+    if (i >= warmup) samples.push(performance.now() - start);
+  }
+  optimizer.dispose();
+  model.dispose();
+  return { ms: median(samples), model };
+}
+
+class TorchWorker {
+  private constructor(private readonly child: ChildProcessWithoutNullStreams, private readonly lines: AsyncIterator<string>, readonly version: string) {}
+
+  static async start(): Promise<TorchWorker | string> {
+    const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+    if (!python) return 'no python3 with torch (Debian: apt-get install python3-torch libopenblas0-pthread)';
+    const child = spawn(python, [fileURLToPath(new URL('torch_models.py', import.meta.url))], { env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } });
+    const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
+    const hello = JSON.parse((await lines.next()).value as string) as { torch: string };
+    return new TorchWorker(child, lines, hello.torch);
+  }
+
+  async time(c: Case, steps: number, warmup: number): Promise<number> {
+    this.child.stdin.write(`${JSON.stringify({ model: c.config.model, input: c.spec, batch: c.config.train.batchSize, steps, warmup })}\n`);
+    const reply = JSON.parse((await this.lines.next()).value as string) as { msPerStep: number };
+    return reply.msPerStep;
+  }
+
+  stop(): void {
+    this.child.stdin.end();
+  }
+}
+
+function table(rows: (string | number)[][]): string {
+  const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? (Number.isInteger(c) ? String(c) : c.toFixed(c < 10 ? 2 : 1)) : c)));
+  const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));
+  return cells.map((r, j) => `| ${r.map((c, i) => (j === 0 || i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`).join('\n');
+}
+
+async function benchModels(): Promise<void> {
+  const wanted = option('models', 'mlp,vit,cnn,gpt').split(',');
+  const backends = option('backends', 'gpu,node,wasm,cpu').split(',') as BackendRequest[];
+  const steps = Number(option('steps', '20'));
+  const rounds = Number(option('rounds', '3'));
+  const cases: Case[] = [];
+  for (const name of wanted) {
+    const file = `${ROOT}${SHIPPED[name]}`;
+    if (!existsSync(file)) {
+      console.log(`${name}: ${SHIPPED[name]} not found, skipped`);
+      continue;
+    }
+    const config = loadConfig(file).config;
+    try {
+      cases.push({ name, config, spec: await inputSpecFor(config) });
+    } catch (error) {
+      console.log(`${name}: skipped (${(error as Error).message.split('\n')[0]})`);
+    }
+  }
+  const torch = flag('no-torch') ? 'disabled (--no-torch)' : await TorchWorker.start();
+  console.log(`\n## Training step, batch size from each config (PyTorch: ${typeof torch === 'string' ? torch : `${torch.version}, AdamW, 1 thread`})\n`);
+  const rows: (string | number)[][] = [['model', 'backend', 'batch', 'ms/step', 'examples/s', 'GFLOP/s', 'PyTorch ms/step', 'lion-train / PyTorch']];
+  for (const backend of backends) {
+    try {
+      await initBackend(backend);
+    } catch {
+      continue;
+    }
+    for (const c of cases) {
+      // cpu is 5-20x slower than wasm: fewer steps there.
+      const n = backend === 'cpu' ? Math.max(2, Math.floor(steps / 5)) : steps;
+      const ours: number[] = [];
+      const theirs: number[] = [];
+      let flops = 0;
+      for (let r = 0; r < rounds; r++) {
+        const { ms, model } = timeSteps(c, n, r === 0 ? 3 : 1);
+        ours.push(ms);
+        flops = model.flopsPerExample * c.config.train.batchSize;
+        if (typeof torch !== 'string' && backend !== 'cpu') theirs.push(await torch.time(c, n, r === 0 ? 3 : 1));
+      }
+      const ms = median(ours);
+      const torchMs = theirs.length ? median(theirs) : NaN;
+      rows.push([c.name, backend, c.config.train.batchSize, ms, (1000 * c.config.train.batchSize) / ms, flops / ms / 1e6, Number.isNaN(torchMs) ? '-' : torchMs, Number.isNaN(torchMs) ? '-' : `${(ms / torchMs).toFixed(2)}x`]);
+      console.log(`  ${c.name} on ${backend}: ${ms.toFixed(1)} ms/step${Number.isNaN(torchMs) ? '' : ` (PyTorch ${torchMs.toFixed(1)})`}`);
+    }
+  }
+  if (typeof torch !== 'string') torch.stop();
+  console.log(`\n${table(rows)}`);
+}
+
+async function benchOptimizerBandwidth(): Promise<void> {
+  console.log('\n## Optimizer updates against memory bandwidth (10M parameters, fused path)\n');
+  const probe = probeBandwidth();
+  console.log(`memory bandwidth from JS: copy ${probe.copyGBs.toFixed(2)} GB/s, triad ${probe.scaleAddGBs.toFixed(2)} GB/s`);
+  const result = await benchOptimizers({ sizes: [10_000_000], backends: ['wasm', 'cpu'], paths: ['fused'], repeats: 5 });
+  const rows: (string | number)[][] = [['backend', 'optimizer', 'ms/update', 'GB/s', 'of copy', 'of triad', 'state MB']];
+  for (const r of result.rows) {
+    rows.push([r.backend, r.optimizer, r.msPerUpdate, r.gbPerSecond, `${((100 * r.gbPerSecond) / probe.copyGBs).toFixed(0)}%`, `${((100 * r.gbPerSecond) / probe.scaleAddGBs).toFixed(0)}%`, r.stateBytes / 1e6]);
+  }
+  console.log(table(rows));
+}
+
+async function benchMemory(): Promise<void> {
+  const steps = Number(option('memory-steps', '2000'));
+  console.log(`\n## Steady state over ${steps} steps of the tiny ViT (wasm): tensors and RSS\n`);
+  await initBackend('wasm');
+  const config = loadConfig(`${ROOT}configs/vit.yaml`).config;
+  const spec: InputSpec = { kind: 'image', shape: [28, 28, 1], classes: 10 };
+  const model = modelFamily('vit').build(config.model as never, spec, 1);
+  const optimizer = createOptimizer({ resolved: optimizerOptions(config.optimizer), multiplier: () => 1, weightDecayExclude: config.optimizer.weightDecayExclude });
+  const settings = { model, optimizer, accumulationSteps: 1, gradClipNorm: null, labelSmoothing: 0, seed: 1 };
+  const batch = randomBatch(spec, config.train.batchSize, Rng.derive(1, 'bench'));
+  const rows: (string | number)[][] = [['step', 'tensors', 'tfjs MB', 'RSS MB', 'heap MB']];
+  for (let i = 1; i <= steps; i++) {
+    trainStep(settings, batch, i, i % 100 === 0);
+    if (i === 10 || i % Math.max(1, Math.floor(steps / 8)) === 0) {
+      const m = tf.memory();
+      const usage = process.memoryUsage();
+      rows.push([i, m.numTensors, m.numBytes / 1e6, usage.rss / 1e6, usage.heapUsed / 1e6]);
+    }
+  }
+  console.log(table(rows));
+}
+
+console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}`);
+if (!flag('no-models')) await benchModels();
+if (!flag('no-optim')) await benchOptimizerBandwidth();
+if (!flag('no-memory')) await benchMemory();
