@@ -4,7 +4,7 @@
  * What `regress`, `report` and `runs` read; nothing here imports tf.
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { basename, dirname, join, resolve } from 'node:path';
+import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { readJsonl, type JsonlRecord } from './jsonl.js';
 import type { RunSummary } from './summary.js';
@@ -146,4 +146,10 @@ export function formatValue(value: unknown): string {
   }
   if (typeof value === 'string') return value;
   return JSON.stringify(value);
+}
+
+/** A path as shown to the user: relative to `cwd` when inside it, else absolute. */
+export function displayPath(path: string, cwd = process.cwd()): string {
+  const rel = relative(cwd, resolve(path));
+  return rel === '' ? '.' : rel.startsWith('..') ? resolve(path) : rel;
 }
