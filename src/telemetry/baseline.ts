@@ -35,7 +35,7 @@ import { ConfigError, fileWhere, whereOf, type ConfigProblem } from '../config/p
 import { didYouMean } from '../config/suggest.js';
 import { parseYamlText } from '../config/yaml-file.js';
 import { EXIT, UserError } from '../errors.js';
-import { availableMetrics, isSpeedMetric, measure, METRIC_FORMS, parseMetric, usualDirection, type Direction, type MetricSpec, type MetricValue } from './metrics.js';
+import { availableMetrics, EXACT_METRICS, isSpeedMetric, measure, METRIC_FORMS, parseMetric, SPEED_METRICS, usualDirection, type Direction, type MetricSpec, type MetricValue } from './metrics.js';
 import type { RunData } from './run-reader.js';
 import { formatNumber, textTable } from './table.js';
 
@@ -117,16 +117,16 @@ export function parseBaseline(text: string, file: string): Baseline {
   if (!text.trim() || /^(\s*#.*\n?)*\s*$/.test(text)) throw new ConfigError([{ where: fileWhere(file, 1, 1), path: '', message: 'empty baseline: expected a mapping with a metrics section' }]);
   const { data, origins } = parseYamlText(text, file);
   const problems: ConfigProblem[] = [];
-  const problem = (path: string[], message: string) => problems.push({ where: whereOf(path, origins, file), path: path.join('.'), message });
+  const problem = (path: string[], message: string, atKey = false) => problems.push({ where: whereOf(path, origins, file, atKey), path: path.join('.'), message });
 
-  for (const key of Object.keys(data)) if (!TOP_KEYS.includes(key)) problem([key], `unknown key${didYouMean(key, TOP_KEYS)}; a baseline has ${TOP_KEYS.join(' and ')}`);
+  for (const key of Object.keys(data)) if (!TOP_KEYS.includes(key)) problem([key], `unknown key${didYouMean(key, TOP_KEYS)}; a baseline has ${TOP_KEYS.join(' and ')}`, true);
 
   const recorded: Recorded = {};
   if (data.recorded !== undefined && data.recorded !== null) {
     if (!isObject(data.recorded)) problem(['recorded'], 'must be a mapping');
     else {
       for (const [key, value] of Object.entries(data.recorded)) {
-        if (!RECORDED_KEYS.includes(key)) problem(['recorded', key], `unknown key${didYouMean(key, RECORDED_KEYS)}; allowed: ${RECORDED_KEYS.join(', ')}`);
+        if (!RECORDED_KEYS.includes(key)) problem(['recorded', key], `unknown key${didYouMean(key, RECORDED_KEYS)}; allowed: ${RECORDED_KEYS.join(', ')}`, true);
         else if (key === 'versions') {
           if (!isObject(value) || Object.values(value).some((v) => typeof v !== 'string' && typeof v !== 'number')) problem(['recorded', key], 'must map package names to versions');
           else recorded.versions = Object.fromEntries(Object.entries(value).map(([k, v]) => [k, String(v)]));
@@ -144,15 +144,14 @@ export function parseBaseline(text: string, file: string): Baseline {
       const path = ['metrics', name];
       const spec = parseMetric(name);
       if (!spec) {
-        const example = name.includes('.') ? didYouMean(name, [`final.${name}`, `best.${name}`].filter((n) => parseMetric(n))) : '';
-        problem(path, `unknown metric${example}; a metric is one of ${METRIC_FORMS}`);
+        problem(path, `unknown metric${suggestMetric(name, EXAMPLE_METRICS)}; a metric is one of ${METRIC_FORMS}`, true);
         continue;
       }
       if (!isObject(entry)) {
         problem(path, 'must be a mapping: { value, better: higher | lower, absolute: <tolerance> | relative: <fraction> }');
         continue;
       }
-      for (const key of Object.keys(entry)) if (!ENTRY_KEYS.includes(key)) problem([...path, key], `unknown key${didYouMean(key, ENTRY_KEYS)}; allowed: ${ENTRY_KEYS.join(', ')}`);
+      for (const key of Object.keys(entry)) if (!ENTRY_KEYS.includes(key)) problem([...path, key], `unknown key${didYouMean(key, ENTRY_KEYS)}; allowed: ${ENTRY_KEYS.join(', ')}`, true);
       const { value, better, absolute, relative } = entry as Record<string, unknown>;
       let okValue: MetricValue | null = null;
       if (value === 'never' && spec.kind === 'stepsTo') okValue = 'never';
@@ -172,8 +171,40 @@ export function parseBaseline(text: string, file: string): Baseline {
       if (better === 'higher' || better === 'lower') metrics.push({ name, spec, value: okValue, better, tolerance: { kind, amount } });
     }
   }
-  if (problems.length > 0) throw new ConfigError(problems);
+  if (problems.length > 0) throw new ConfigError(byPosition(problems));
   return { file, format: formatOf(file), recorded, metrics, text };
+}
+
+const EXAMPLE_METRICS = [
+  ...['accuracy', 'loss', 'bitsPerChar'].flatMap((key) => ['test', 'validation', 'train'].flatMap((split) => [`final.${split}.${key}`, `best.${split}.${key}`])),
+  'stepsTo(validation.accuracy>=0.9)',
+  ...SPEED_METRICS,
+  ...EXACT_METRICS,
+];
+
+/** " (did you mean …?)": a close spelling, or the same metric with a final./best. prefix or on another split. */
+export function suggestMetric(name: string, candidates: readonly string[]): string {
+  const close = didYouMean(name, candidates);
+  if (close) return close;
+  const prefixed = [`final.${name}`, `best.${name}`].filter((n) => candidates.includes(n));
+  if (prefixed.length > 0) return ` (did you mean ${prefixed.join(' or ')}?)`;
+  const spec = parseMetric(name);
+  if (spec && spec.kind !== 'total') {
+    const sameKey = candidates.filter((c) => {
+      const other = parseMetric(c);
+      return other !== undefined && other.kind === spec.kind && other.key === spec.key;
+    });
+    if (sameKey.length > 0) return ` (did you mean ${sameKey.join(' or ')}?)`;
+  }
+  return '';
+}
+
+function byPosition(problems: ConfigProblem[]): ConfigProblem[] {
+  const rank = (p: ConfigProblem) => {
+    const m = /:(\d+):(\d+)$/.exec(p.where);
+    return m ? Number(m[1]) * 1e6 + Number(m[2]) : 0;
+  };
+  return [...problems].sort((a, b) => rank(a) - rank(b));
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -225,7 +256,7 @@ export function compareRun(baseline: Baseline, run: RunData, options: CompareOpt
     }
     const now = measure(run, metric.spec, metric.better);
     if (now === undefined) {
-      missing.push(`${metric.name}${didYouMean(metric.name, available)}`);
+      missing.push(`${metric.name}${suggestMetric(metric.name, available)}`);
       continue;
     }
     rows.push(judge(metric, now));
@@ -241,7 +272,7 @@ export function judge(metric: BaselineMetric, now: MetricValue): ComparisonRow {
   const allowed = metric.tolerance.kind === 'absolute' ? metric.tolerance.amount : metric.tolerance.amount * Math.abs(b);
   // How much worse than the baseline (negative: better). "never" is infinitely many steps.
   const worse = b === n ? 0 : metric.better === 'higher' ? b - n : n - b;
-  const slack = 1e-9 * Math.max(Math.abs(b), Math.abs(n), allowed);
+  const slack = 1e-9 * Math.max(...[b, n, allowed].filter(Number.isFinite).map(Math.abs), 0);
   const delta = Number.isFinite(b) && Number.isFinite(n) ? n - b : undefined;
   const describe = `${metric.name} ${show(now)} vs baseline ${show(base)} (${metric.better} is better, tolerance ${toleranceText(metric.tolerance)})`;
   if (worse > allowed + slack) return { metric, now, delta, verdict: 'regressed', message: `${describe}: worse by ${showAmount(worse)}` };
@@ -334,7 +365,7 @@ function measureAll(metrics: readonly BaselineMetric[], run: RunData, file: stri
   const missing: string[] = [];
   const values = metrics.map((metric) => {
     const value = measure(run, metric.spec, metric.better);
-    if (value === undefined) missing.push(`${metric.name}${didYouMean(metric.name, available)}`);
+    if (value === undefined) missing.push(`${metric.name}${suggestMetric(metric.name, available)}`);
     return value as MetricValue;
   });
   if (missing.length > 0) throw new UserError(`cannot update ${file}: the run has no ${missing.join(', no ')}`, EXIT.usage);
@@ -372,9 +403,8 @@ function setRecorded(doc: Document, recorded: Recorded): void {
   const node = doc.createNode(recorded);
   const versions = node.get('versions', true);
   if (isMap(versions)) versions.flow = true;
-  if (isMap(doc.contents)) {
-    doc.contents.items.unshift(doc.createPair('recorded', node));
-  }
+  if (doc.has('recorded')) doc.set('recorded', node);
+  else if (isMap(doc.contents)) doc.contents.items.unshift(doc.createPair('recorded', node));
 }
 
 /** A new baseline from a run: its final test (or validation) quality, best validation loss, optimizer state. */

@@ -19,25 +19,22 @@ export const runsCommand: CommandModule<GlobalArgs, Args> = {
     const root = resolve(args.dir);
     const dirs = findRunDirs([root]);
     if (dirs.length === 0) throw new UserError(`no runs found under ${args.dir}`, EXIT.usage);
-    const rows: { started: string; cells: string[] }[] = [];
+    const rows: string[][] = [];
     for (const dir of dirs) {
       let summary: RunSummary;
       try {
         summary = readSummary(dir);
-      } catch (error) {
-        rows.push({ started: '', cells: [relative(root, dir) || '.', '?', 'unreadable', '-', '-', '-', '-'] });
+      } catch {
+        rows.push([relative(root, dir) || '.', '?', 'unreadable', '-', '-', '-', '-']);
         continue;
       }
       const best = summary.best ? `${summary.best.metric} ${formatNumber(summary.best.value)} @${summary.best.step}` : '-';
-      rows.push({
-        started: summary.startedAt ?? '',
-        cells: [relative(root, dir) || '.', summary.name, summary.status, `${summary.steps}/${summary.totalSteps}`, best, formatPercent(summary.final.test?.accuracy), formatSeconds(summary.totals?.wallSeconds)],
-      });
+      rows.push([relative(root, dir) || '.', summary.name, summary.status, `${summary.steps}/${summary.totalSteps}`, best, formatPercent(summary.final.test?.accuracy), formatSeconds(summary.totals?.wallSeconds)]);
     }
     out(
       textTable({
         headers: ['run', 'name', 'status', 'steps', 'best', 'test accuracy', 'wall time'],
-        rows: rows.map((r) => r.cells),
+        rows,
         align: ['left', 'left', 'left', 'right', 'left', 'right', 'right'],
       }),
     );
