@@ -67,7 +67,10 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
       loadedTrials.set(trial, loaded);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
-      for (const p of error.problems) problems.push({ ...p, where: `trial ${trial.name}: ${p.where}` });
+      for (const p of error.problems) {
+        const pathShown = p.where.startsWith(`--set ${p.path}=`) ? '' : p.path;
+        problems.push({ ...p, path: pathShown, where: `trial ${trial.name}: ${p.where}` });
+      }
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);

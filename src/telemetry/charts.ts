@@ -5,10 +5,11 @@
  *   loss and accuracy  ×  step, wall time, FLOPs    (train and validation, dashed by split)
  *   learning rate against step
  *   examples per second against step
- *   optimizer-state memory per run, coloured by optimizer
+ *   optimizer-state memory per run, labelled with its optimizer
  */
 import type { TopLevelSpec } from 'vega-lite';
 import type { RunData } from './run-reader.js';
+import { formatBytes } from './table.js';
 
 export interface Chart {
   id: string;
@@ -85,7 +86,7 @@ export function buildCharts(runs: readonly RunData[], labels: readonly string[])
           x: axes[x],
           y: { field: metric, type: 'quantitative', title: metric, scale: { zero: false }, ...(metric === 'accuracy' ? { axis: { format: '.0%' } } : {}) },
           color,
-          strokeDash: { field: 'split', type: 'nominal', title: 'split', scale: { domain: ['train', 'validation'], range: [[1, 0], [5, 3]] }, legend: { orient: 'bottom', symbolType: 'stroke', symbolStrokeWidth: 1.5 } },
+          strokeDash: { field: 'split', type: 'nominal', title: 'split', scale: { domain: ['train', 'validation'], range: [[1, 0], [5, 3]] }, legend: { orient: 'bottom', symbolType: 'stroke', symbolStrokeWidth: 1.5, encode: { symbols: { update: { stroke: { value: '#444' } } } } } },
           tooltip: [{ field: 'run' }, { field: 'split' }, { field: 'step' }, { field: metric, format: '.4f' }],
         },
       } as TopLevelSpec,
@@ -124,23 +125,24 @@ export function buildCharts(runs: readonly RunData[], labels: readonly string[])
       } as TopLevelSpec,
     });
   }
-  const memory = runs.map((run, i) => ({ run: labels[i], optimizer: run.summary.optimizer, bytes: run.summary.optimizerStateBytes })).filter((m) => finite(m.bytes));
+  const memory = runs
+    .map((run, i) => ({ run: labels[i], optimizer: run.summary.optimizer, bytes: run.summary.optimizerStateBytes, text: `${run.summary.optimizer}: ${formatBytes(run.summary.optimizerStateBytes)}` }))
+    .filter((m) => finite(m.bytes));
   if (memory.length > 0) {
+    const y = { field: 'run', type: 'nominal', title: null, sort: [...labels], axis: { labelLimit: 320 } } as const;
     charts.push({
       id: 'optimizer-state',
       title: 'Optimizer-state memory',
       spec: {
         ...base,
-        height: { step: 22 },
+        height: { step: 24 },
         title: 'Optimizer-state memory',
         data: { values: memory },
-        mark: { type: 'bar' },
-        encoding: {
-          y: { field: 'run', type: 'nominal', title: null, sort: [...labels], axis: { labelLimit: 320 } },
-          x: { field: 'bytes', type: 'quantitative', title: 'bytes', axis: { format: '.3s' } },
-          color: { field: 'optimizer', type: 'nominal', title: 'optimizer', scale: { domain: ['lion', 'adamw', 'adafactor'], range: ['#4c78a8', '#f58518', '#54a24b'] }, legend: { orient: 'bottom' } },
-          tooltip: [{ field: 'run' }, { field: 'optimizer' }, { field: 'bytes', format: ',' }],
-        },
+        encoding: { y, x: { field: 'bytes', type: 'quantitative', title: 'bytes', axis: { format: '.3s' }, scale: { nice: true } } },
+        layer: [
+          { mark: { type: 'bar' }, encoding: { color: { ...color, legend: null }, tooltip: [{ field: 'run' }, { field: 'optimizer' }, { field: 'bytes', format: ',' }] } },
+          { mark: { type: 'text', align: 'left', dx: 4, fontSize: 11 }, encoding: { text: { field: 'text' } } },
+        ],
       } as TopLevelSpec,
     });
   }
