@@ -1,4 +1,3 @@
-import { writeFileSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { writeFileAtomic } from '../../atomic-write.js';
 import { EXIT, UserError } from '../../errors.js';
@@ -43,7 +42,7 @@ export interface GateOptions {
 /** Compares a run with a baseline, prints the table and verdict, writes JUnit XML; returns the exit code (0 or 3). */
 export function gate(run: RunData, baseline: Baseline, options: GateOptions = {}): number {
   const comparison = compareRun(baseline, run, { allowConfigChange: options.allowConfigChange });
-  if (options.junit) writeFileSync(options.junit, junitXml([comparison]));
+  if (options.junit) writeFileAtomic(options.junit, junitXml([comparison]));
   if (!options.quiet) {
     for (const note of comparison.notes) out(`note: ${note}`);
     out(comparisonTable(comparison));
