@@ -2,7 +2,7 @@
  * The report's charts as vega-lite specs: one series per run, the same colour for a run in every
  * chart. Pure data in, specs out; report.ts renders them to SVG.
  *
- *   loss and accuracy  ×  step, wall time, FLOPs    (train and validation, dashed by split)
+ *   loss (log scale) and accuracy  ×  step, wall time, FLOPs    (train solid, validation dashed)
  *   learning rate against step
  *   examples per second against step
  *   optimizer-state memory per run, labelled with its optimizer
@@ -84,7 +84,8 @@ export function buildCharts(runs: readonly RunData[], labels: readonly string[])
         mark: { type: 'line', point: { size: 16 }, strokeWidth: 1.5 },
         encoding: {
           x: axes[x],
-          y: { field: metric, type: 'quantitative', title: metric, scale: { zero: false }, ...(metric === 'accuracy' ? { axis: { format: '.0%' } } : {}) },
+          // Loss on a log scale: the first steps would otherwise flatten the differences that matter.
+          y: metric === 'loss' && values.every((p) => p.loss! > 0) ? { field: 'loss', type: 'quantitative', title: 'loss (log scale)', scale: { type: 'log', nice: false } } : { field: metric, type: 'quantitative', title: metric, scale: { zero: false }, ...(metric === 'accuracy' ? { axis: { format: '.0%' } } : {}) },
           color,
           strokeDash: { field: 'split', type: 'nominal', title: 'split', scale: { domain: ['train', 'validation'], range: [[1, 0], [5, 3]] }, legend: { orient: 'bottom', symbolType: 'stroke', symbolStrokeWidth: 1.5, encode: { symbols: { update: { stroke: { value: '#444' } } } } } },
           tooltip: [{ field: 'run' }, { field: 'split' }, { field: 'step' }, { field: metric, format: '.4f' }],
@@ -129,7 +130,7 @@ export function buildCharts(runs: readonly RunData[], labels: readonly string[])
     .map((run, i) => ({ run: labels[i], optimizer: run.summary.optimizer, bytes: run.summary.optimizerStateBytes, text: `${run.summary.optimizer}: ${formatBytes(run.summary.optimizerStateBytes)}` }))
     .filter((m) => finite(m.bytes));
   if (memory.length > 0) {
-    const y = { field: 'run', type: 'nominal', title: null, sort: [...labels], axis: { labelLimit: 320 } } as const;
+    const y = { field: 'run', type: 'nominal', title: null, sort: [...labels], axis: { labelLimit: 600 } } as const;
     charts.push({
       id: 'optimizer-state',
       title: 'Optimizer-state memory',
