@@ -4,7 +4,8 @@
  * <sweep-dir>/logs/<trial>.log. A failed trial is reported and the others go on.
  *
  * Signals: children run in their own process group, so a Ctrl-C reaches them once, forwarded from
- * here: each finishes its step, checkpoints and exits 130; no new trial starts. A re-run resumes them.
+ * here: each finishes its step, checkpoints and exits 130; no new trial starts. A second Ctrl-C kills
+ * them. A re-run resumes them from their last checkpoint.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
@@ -43,7 +44,7 @@ export interface RunTrialsOptions {
 
 export interface TrialRunner {
   done: Promise<TrialOutcome[]>;
-  /** Forwards a signal to running children and starts no new trial. */
+  /** Forwards a signal to running children and starts no new trial; called again, kills them. */
   stop: (signal: NodeJS.Signals) => void;
 }
 
@@ -73,7 +74,7 @@ export function runTrials(jobs: readonly TrialJob[], options: RunTrialsOptions):
       if (finished) return;
       finished = true;
       running.delete(child);
-      const outcome = outcomeOf(job, exitCode, (performance.now() - began) / 1000, spawnError);
+      const outcome = outcomeOf(job, exitCode, (performance.now() - began) / 1000, stopped, spawnError);
       outcomes.push(outcome);
       options.onFinish?.(outcome);
       launch();
@@ -83,10 +84,12 @@ export function runTrials(jobs: readonly TrialJob[], options: RunTrialsOptions):
   };
 
   const stop = (signal: NodeJS.Signals) => {
+    // A second stop does not wait for checkpoints: the children are killed.
+    const send = stopped ? 'SIGKILL' : signal;
     stopped = true;
     for (const child of running) {
       try {
-        child.kill(signal);
+        child.kill(send);
       } catch {
         // Already gone.
       }
@@ -98,16 +101,21 @@ export function runTrials(jobs: readonly TrialJob[], options: RunTrialsOptions):
   return { done, stop };
 }
 
-function outcomeOf(job: TrialJob, exitCode: number, seconds: number, spawnError?: Error): TrialOutcome {
-  let status: RunStatus = 'failed';
+/** What became of a trial, from the exit code the CLI promises (0, 1, 130, …) and the run's summary. */
+function outcomeOf(job: TrialJob, exitCode: number, seconds: number, stopped: boolean, spawnError?: Error): TrialOutcome {
+  let recorded: RunStatus | undefined;
   try {
-    status = readSummary(job.dir).status;
+    recorded = readSummary(job.dir).status;
   } catch {
     // No summary: the child failed before training (or could not start).
   }
-  if (status === 'completed' && exitCode !== 0) status = 'failed';
-  if (status === 'running') status = 'failed';
-  const message = status === 'completed' ? '' : spawnError ? spawnError.message : lastErrorLine(job.log, exitCode);
+  let status: RunStatus;
+  if (exitCode === 0 && recorded === 'completed') status = 'completed';
+  else if (exitCode === 130) status = 'interrupted';
+  else if (exitCode === 1 && (recorded === 'diverged' || recorded === 'failed')) status = recorded;
+  else status = stopped ? 'interrupted' : 'failed';
+  if (status === 'completed') return { job, status, exitCode, seconds, message: '' };
+  const message = spawnError ? spawnError.message : stopped && status === 'interrupted' && exitCode !== 130 ? 'killed' : lastErrorLine(job.log, exitCode);
   return { job, status, exitCode, seconds, message };
 }
 

@@ -39,6 +39,9 @@ export function readSummary(dir: string): RunSummary {
   if (typeof summary !== 'object' || summary === null || typeof summary.status !== 'string' || typeof summary.steps !== 'number' || typeof summary.final !== 'object') {
     throw new Error(`${file} is not a lion-train run summary`);
   }
+  // A run writes summary.json when it starts, and then its status may already read "completed" with
+  // finishedAt still null; a process killed mid-run leaves it so. Such a run did not finish.
+  if (summary.finishedAt === null && summary.status !== 'running') return { ...(summary as RunSummary), status: 'running' };
   return summary as RunSummary;
 }
 

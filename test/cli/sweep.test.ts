@@ -45,13 +45,19 @@ describe('lion-train sweep', () => {
     expect(result.stdout).toMatch(/^1\s+optimizer\.name=\w+\s+completed\s+\d+\.\d\d%/m);
   });
 
-  it('skips completed trials when run again', () => {
+  it('skips completed trials when run again and resumes an interrupted one from its checkpoint', () => {
+    const lion = join(sweepDir, 'optimizer.name=lion', 'summary.json');
+    const summary = JSON.parse(readFileSync(lion, 'utf8'));
+    writeFileSync(lion, JSON.stringify({ ...summary, status: 'interrupted', reason: 'SIGINT' }));
     const result = runCli(args);
-    expect(result.code).toBe(0);
+    expect(result.code, result.stderr).toBe(0);
     expect(result.stderr).toContain('3 trials into');
-    expect(result.stderr).toContain('(3 already completed, 0 to run, 2 at a time)');
-    for (const name of OPTIMIZERS) expect(result.stderr).toContain(`  skip ${name}: completed`);
-    expect(result.stderr).not.toContain('start');
+    expect(result.stderr).toContain('(2 already completed, 1 to run, 2 at a time)');
+    for (const name of OPTIMIZERS.slice(1)) expect(result.stderr).toContain(`  skip ${name}: completed`);
+    expect(result.stderr).toContain('  start optimizer.name=lion (resuming)');
+    expect(result.stderr).toMatch(/\[1\/1\] optimizer\.name=lion completed/);
+    expect(JSON.parse(readFileSync(lion, 'utf8')).status).toBe('completed');
+    expect(readFileSync(join(sweepDir, 'logs', 'optimizer.name=lion.log'), 'utf8')).toMatch(/^tiny: completed 20 steps/m);
   });
 
   it('reports a failed trial, finishes the others and exits 1', async () => {

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatherRuns } from '../../src/telemetry/report.js';
-import { findRunDirs, formatValue, shortTrialLabel } from '../../src/telemetry/run-reader.js';
+import { findRunDirs, formatValue, readSummary, shortTrialLabel } from '../../src/telemetry/run-reader.js';
 import { tempDir } from '../helpers/cli.js';
 import { writeRunDir } from '../helpers/runs.js';
 
@@ -25,6 +25,12 @@ describe('finding runs', () => {
     writeRunDir(join(root, 'a', 'checkpoints', 'nested'));
     expect(findRunDirs([root]).map((d) => d.slice(root.length + 1))).toEqual(['a', 'sweep/x=1']);
     expect(findRunDirs([join(root, 'a')])).toEqual([join(root, 'a')]);
+  });
+
+  it('reads a summary that was never finished (no finishedAt) as running, whatever its status says', () => {
+    const killed = writeRunDir(join(dir.path, 'killed'), { status: 'completed', finishedAt: null, steps: 0 });
+    expect(readSummary(killed).status).toBe('running');
+    expect(readSummary(writeRunDir(join(dir.path, 'done'))).status).toBe('completed');
   });
 
   it('counts a trial found in several shard copies once, preferring the completed copy', () => {

@@ -76,7 +76,7 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
     });
     let interrupted: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
-      say(`\n${signal}: stopping; running trials checkpoint and stop (re-run the same command to resume them)`);
+      say(interrupted ? `\n${signal}: killing the running trials` : `\n${signal}: stopping; running trials checkpoint and stop (send it again to kill them; re-run the same command to resume)`);
       interrupted = signal;
       runner.stop(signal);
     };

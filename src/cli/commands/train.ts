@@ -9,7 +9,7 @@ import { gate, readRunOrFail } from './regress.js';
 
 interface Args extends GlobalArgs {
   config: string;
-  overwrite: boolean;
+  overwrite?: boolean;
   resume?: string | boolean;
   check?: string;
 }
@@ -17,7 +17,8 @@ interface Args extends GlobalArgs {
 const builder = (y: Argv<GlobalArgs>) =>
   y
     .positional('config', { type: 'string', demandOption: true, describe: 'YAML config file' })
-    .option('overwrite', { type: 'boolean', default: false, describe: 'Replace an existing run directory' })
+    // No default: yargs counts a defaulted option as given, and --resume would always conflict with it.
+    .option('overwrite', { type: 'boolean', describe: 'Replace an existing run directory' })
     .option('resume', {
       describe: "Continue from the newest valid checkpoint of the config's run directory, or of the directory given",
       coerce: (value: unknown) => (value === '' || value === true ? true : value),
