@@ -5,7 +5,11 @@ import { ConfigError, formatProblem } from '../config/index.js';
 import { EXIT, UserError } from '../errors.js';
 import { exportCommand } from './commands/export.js';
 import { printConfigCommand } from './commands/print-config.js';
+import { regressCommand } from './commands/regress.js';
+import { reportCommand } from './commands/report.js';
+import { runsCommand } from './commands/runs.js';
 import { schemaCommand } from './commands/schema.js';
+import { sweepCommand } from './commands/sweep.js';
 import { trainCommand, defaultTrainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
 import { err } from './output.js';
@@ -35,6 +39,10 @@ export async function main(argv: string[]): Promise<number> {
     .command(printConfigCommand)
     .command(schemaCommand)
     .command(exportCommand)
+    .command(regressCommand)
+    .command(sweepCommand)
+    .command(reportCommand)
+    .command(runsCommand)
     .demandCommand(1, 'Give a config file (lion-train configs/vit.yaml) or a command; see --help')
     .strict()
     .version(packageVersion())

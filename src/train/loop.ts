@@ -146,7 +146,9 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     finishedAt,
     configHash: options.configHash,
   });
+  status = 'running';
   writeSummary(paths.summary, summary({}, null));
+  status = 'completed';
 
   const metricValue = (name: string): number | undefined => {
     const [split, key] = name.split('.');

@@ -1,30 +1,32 @@
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT } from '../../errors.js';
+import { loadBaseline } from '../../telemetry/baseline.js';
 import type { StopRequest } from '../../train/loop.js';
 import { train } from '../../train/train.js';
 import type { GlobalArgs } from '../main.js';
 import { err, out } from '../output.js';
+import { gate, readRunOrFail } from './regress.js';
 
 interface Args extends GlobalArgs {
   config: string;
-  overwrite: boolean;
+  overwrite?: boolean;
   resume?: string | boolean;
   pauseAt?: number;
+  check?: string;
 }
 
 const builder = (y: Argv<GlobalArgs>) =>
   y
     .positional('config', { type: 'string', demandOption: true, describe: 'YAML config file' })
-    .option('overwrite', { type: 'boolean', default: false, describe: 'Replace an existing run directory' })
+    // No default: yargs counts a defaulted option as given, and --resume would always conflict with it.
+    .option('overwrite', { type: 'boolean', describe: 'Replace an existing run directory' })
     .option('resume', {
       describe: "Continue from the newest valid checkpoint of the config's run directory, or of the directory given",
       coerce: (value: unknown) => (value === '' || value === true ? true : value),
     })
     .option('pause-at', { type: 'number', describe: 'Stop after this step with a checkpoint; continue later with --resume' })
-    .check((argv) => {
-      if (argv.overwrite && argv.resume !== undefined) throw new Error('--overwrite and --resume cannot be combined');
-      return true;
-    }) as never;
+    .option('check', { type: 'string', describe: 'After training, compare the run with this baseline file (as lion-train regress does): exit 3 on a regression' })
+    .conflicts('overwrite', 'resume') as never;
 
 /** SIGINT/SIGTERM: finish the step, checkpoint, exit 130. A second signal quits at once. */
 function wireSignals(stop: StopRequest, say: (line: string) => void): () => void {
@@ -44,6 +46,8 @@ function wireSignals(stop: StopRequest, say: (line: string) => void): () => void
 async function handler(args: Args): Promise<void> {
   const say = args.quiet ? () => {} : err;
   const stop: StopRequest = { signal: null };
+  // A bad baseline fails before training, not after it.
+  const baseline = args.check === undefined ? undefined : loadBaseline(args.check);
   const unwire = wireSignals(stop, err);
   try {
     const { summary, runDir } = await train(args.config, {
@@ -60,7 +64,7 @@ async function handler(args: Args): Promise<void> {
     if (summary.status === 'completed') {
       out(`${summary.name}: completed ${summary.steps} steps in ${summary.totals.wallSeconds.toFixed(1)} s (${summary.reason})${headline ? `; ${headline}` : ''}`);
       out(`run directory: ${runDir}`);
-      process.exitCode = EXIT.ok;
+      process.exitCode = baseline ? gate(readRunOrFail(runDir), baseline, { quiet: args.quiet }) : EXIT.ok;
     } else if (summary.status === 'interrupted' && !stop.signal) {
       out(`${summary.name}: ${summary.reason}; continue with: lion-train train ${args.config} --resume ${runDir}`);
       process.exitCode = EXIT.ok;

@@ -1,0 +1,170 @@
+/**
+ * `lion-train report`: runs (or sweep directories, or shards of one sweep copied from several
+ * machines) → report.html, one self-contained page (inline CSS and SVG, no scripts, nothing fetched),
+ * and report.md, the same table of final metrics for a CI comment.
+ * Charts are vega-lite specs (charts.ts) rendered to SVG here, in Node.
+ */
+import { mkdirSync } from 'node:fs';
+import { join } from 'node:path';
+import { writeFileAtomic } from '../atomic-write.js';
+import { buildCharts, type Chart } from './charts.js';
+import { displayPath, findRunDirs, readRun, runLabels, type RunData } from './run-reader.js';
+import { formatBytes, formatNumber, formatPercent, formatSeconds, markdownTable, type Table } from './table.js';
+
+export interface ReportOptions {
+  title?: string;
+  /** Where paths in the report are shown relative to (default: the working directory). */
+  cwd?: string;
+  now?: Date;
+}
+
+export interface ReportResult {
+  runs: RunData[];
+  labels: string[];
+  charts: Chart[];
+  html: string;
+  markdown: string;
+}
+
+/**
+ * The runs at or under `paths`. A trial found in several copies of a sweep (shards gathered from many
+ * machines) counts once: the completed copy, else the newest.
+ */
+export function gatherRuns(paths: readonly string[]): RunData[] {
+  const byKey = new Map<string, RunData>();
+  for (const dir of findRunDirs(paths)) {
+    let run: RunData;
+    try {
+      run = readRun(dir);
+    } catch {
+      continue;
+    }
+    const key = run.trial ? `trial:${run.trial.name}` : `dir:${run.dir}`;
+    const seen = byKey.get(key);
+    if (!seen || preferred(run, seen)) byKey.set(key, run);
+  }
+  return [...byKey.values()];
+}
+
+function preferred(a: RunData, b: RunData): boolean {
+  const done = (r: RunData) => (r.summary.status === 'completed' ? 1 : 0);
+  if (done(a) !== done(b)) return done(a) > done(b);
+  return (a.summary.finishedAt ?? a.summary.startedAt ?? '') > (b.summary.finishedAt ?? b.summary.startedAt ?? '');
+}
+
+/** Best first: by final test accuracy when every run has one, else test loss, else by label. */
+function rank(runs: RunData[], labels: string[]): number[] {
+  const order = runs.map((_, i) => i);
+  const test = (i: number, key: string) => runs[i].summary.final.test?.[key];
+  if (order.every((i) => typeof test(i, 'accuracy') === 'number')) return order.sort((a, b) => test(b, 'accuracy')! - test(a, 'accuracy')! || labels[a].localeCompare(labels[b]));
+  if (order.every((i) => typeof test(i, 'loss') === 'number')) return order.sort((a, b) => test(a, 'loss')! - test(b, 'loss')! || labels[a].localeCompare(labels[b]));
+  return order.sort((a, b) => labels[a].localeCompare(labels[b]));
+}
+
+function metricsTable(runs: RunData[], labels: string[], cwd: string): Table {
+  const has = (split: 'train' | 'validation' | 'test', key: string) => runs.some((r) => typeof r.summary.final[split]?.[key] === 'number');
+  const columns: { header: string; cell: (run: RunData, label: string) => string }[] = [
+    { header: 'run', cell: (_, label) => label },
+    { header: 'optimizer', cell: (run) => run.summary.optimizer },
+    { header: 'status', cell: (run) => run.summary.status },
+    { header: 'steps', cell: (run) => `${run.summary.steps}` },
+  ];
+  const metric = (split: 'train' | 'validation' | 'test', key: string, header: string, percent = false) => {
+    if (has(split, key)) columns.push({ header, cell: (run) => (percent ? formatPercent : formatNumber)(run.summary.final[split]?.[key]) });
+  };
+  metric('test', 'accuracy', 'test accuracy', true);
+  metric('test', 'loss', 'test loss');
+  metric('test', 'bitsPerChar', 'test bits/char');
+  metric('validation', 'accuracy', 'val accuracy', true);
+  metric('validation', 'loss', 'val loss');
+  metric('train', 'loss', 'train loss');
+  columns.push(
+    { header: 'best', cell: (run) => (run.summary.best ? `${run.summary.best.metric} ${formatNumber(run.summary.best.value)} @${run.summary.best.step}` : '-') },
+    { header: 'examples/s', cell: (run) => formatNumber(Math.round(run.summary.totals.examplesPerSecond)) },
+    { header: 'optimizer state', cell: (run) => formatBytes(run.summary.optimizerStateBytes) },
+    { header: 'backend', cell: (run) => run.summary.backend },
+    { header: 'wall time', cell: (run) => formatSeconds(run.summary.totals.wallSeconds) },
+    { header: 'directory', cell: (run) => displayPath(run.dir, cwd) },
+  );
+  const order = rank(runs, labels);
+  return {
+    headers: columns.map((c) => c.header),
+    rows: order.map((i) => columns.map((c) => c.cell(runs[i], labels[i]))),
+    align: columns.map((c) => (['run', 'optimizer', 'status', 'best', 'backend', 'directory'].includes(c.header) ? 'left' : 'right')),
+  };
+}
+
+function escapeHtml(text: string): string {
+  return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
+}
+
+function htmlTable(table: Table): string {
+  const align = (i: number) => (table.align?.[i] === 'right' ? ' class="num"' : '');
+  const head = table.headers.map((h, i) => `<th${align(i)}>${escapeHtml(h)}</th>`).join('');
+  const body = table.rows.map((row) => `<tr>${row.map((cell, i) => `<td${align(i)}>${escapeHtml(cell)}</td>`).join('')}</tr>`).join('\n');
+  return `<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
+}
+
+const STYLE = `
+body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin: 24px; color: #222; background: #fafafa; }
+h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 10px; }
+.meta { color: #666; margin: 0 0 16px; }
+table { border-collapse: collapse; background: white; font-size: 13px; }
+th, td { padding: 4px 10px; border-bottom: 1px solid #e3e3e3; text-align: left; white-space: nowrap; }
+th { background: #f0f0f0; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+.table-wrap { overflow-x: auto; }
+.charts { display: flex; flex-wrap: wrap; gap: 16px; }
+figure { margin: 0; padding: 8px; background: white; border: 1px solid #e3e3e3; border-radius: 4px; }
+figure svg { display: block; max-width: 100%; height: auto; }
+`;
+
+export async function buildReport(paths: readonly string[], options: ReportOptions = {}): Promise<ReportResult> {
+  const cwd = options.cwd ?? process.cwd();
+  const runs = gatherRuns(paths);
+  const labels = runLabels(runs);
+  const charts = buildCharts(runs, labels);
+  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
+  const svgs: string[] = [];
+  for (const chart of charts) {
+    const view = new vega.View(vega.parse(vegaLite.compile(chart.spec).spec), { renderer: 'none' });
+    svgs.push(await view.toSVG());
+    view.finalize();
+  }
+  const title = options.title ?? (runs.length === 1 ? `Run ${runs[0].summary.name}` : `${runs.length} runs`);
+  const table = metricsTable(runs, labels, cwd);
+  const generated = (options.now ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z');
+  const sources = paths.map((p) => displayPath(p, cwd)).join(', ');
+
+  const html = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>${escapeHtml(title)} — lion-train report</title>
+<style>${STYLE}</style>
+</head>
+<body>
+<h1>${escapeHtml(title)}</h1>
+<p class="meta">lion-train report of ${runs.length} run${runs.length === 1 ? '' : 's'} from ${escapeHtml(sources)}, generated ${generated}</p>
+<h2>Final metrics</h2>
+<div class="table-wrap">
+${htmlTable(table)}
+</div>
+<h2>Charts</h2>
+<div class="charts">
+${charts.map((chart, i) => `<figure id="${chart.id}" aria-label="${escapeHtml(chart.title)}">\n${svgs[i]}\n</figure>`).join('\n')}
+</div>
+</body>
+</html>
+`;
+  const markdown = `# ${title}\n\n${runs.length} run${runs.length === 1 ? '' : 's'} from ${sources}; charts in report.html.\n\n${markdownTable(table)}\n`;
+  return { runs, labels, charts, html, markdown };
+}
+
+export async function writeReport(paths: readonly string[], outDir: string, options: ReportOptions = {}): Promise<ReportResult> {
+  const report = await buildReport(paths, options);
+  mkdirSync(outDir, { recursive: true });
+  writeFileAtomic(join(outDir, 'report.html'), report.html);
+  writeFileAtomic(join(outDir, 'report.md'), report.markdown);
+  return report;
+}
