@@ -122,9 +122,9 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
   let reason = '';
 
   const startedAt = new Date().toISOString();
-  const summary = (final: RunSummary['final'], finishedAt: string | null): RunSummary => ({
+  const summary = (final: RunSummary['final'], finishedAt: string | null, current: RunStatus = status): RunSummary => ({
     name: config.name!,
-    status,
+    status: current,
     reason,
     model: config.model.name,
     dataset: config.data.name,
@@ -146,9 +146,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     finishedAt,
     configHash: options.configHash,
   });
-  status = 'running';
-  writeSummary(paths.summary, summary({}, null));
-  status = 'completed';
+  writeSummary(paths.summary, summary({}, null, 'running'));
 
   const metricValue = (name: string): number | undefined => {
     const [split, key] = name.split('.');
