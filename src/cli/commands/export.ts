@@ -4,7 +4,6 @@ import type { CommandModule } from 'yargs';
 import { writeFileAtomic } from '../../atomic-write.js';
 import { EXIT, UserError } from '../../errors.js';
 import { encodeSafetensors } from '../../safetensors.js';
-import { checkpointName, listCheckpoints, readCheckpoint } from '../../train/checkpoint.js';
 import { runPaths } from '../../train/run-dir.js';
 import type { GlobalArgs } from '../main.js';
 import { out } from '../output.js';
@@ -23,7 +22,8 @@ export const exportCommand: CommandModule<GlobalArgs, Args> = {
       .positional('run-dir', { type: 'string', demandOption: true, describe: 'Run directory' })
       .option('step', { type: 'number', describe: 'Checkpoint step (default: the newest valid checkpoint)' })
       .option('out', { type: 'string', demandOption: true, describe: 'Output .safetensors file' }) as never,
-  handler: (args) => {
+  handler: async (args) => {
+    const { checkpointName, listCheckpoints, readCheckpoint } = await import('../../train/checkpoint.js');
     const { checkpoints } = runPaths(resolve(args.runDir));
     if (!existsSync(checkpoints)) throw new UserError(`${args.runDir} is not a run directory (no checkpoints/ folder)`, EXIT.usage);
     const available = listCheckpoints(checkpoints);

@@ -3,7 +3,6 @@ import type { CommandModule } from 'yargs';
 import { writeJsonAtomic } from '../../atomic-write.js';
 import { EXIT, UserError } from '../../errors.js';
 import { parseShard } from '../../sweep/grid.js';
-import { prepareSweep } from '../../sweep/prepare.js';
 import { collectResults, resultsText, writeResults } from '../../sweep/results.js';
 import { runTrials, type TrialOutcome } from '../../sweep/runner.js';
 import { displayPath, type TrialManifest } from '../../telemetry/run-reader.js';
@@ -41,6 +40,7 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
       })
       .example('$0 sweep configs/tiny.yaml --grid optimizer.name=lion,adamw,adafactor --grid train.seed=0,1 --jobs 2', '') as never,
   handler: async (args) => {
+    const { prepareSweep } = await import('../../sweep/prepare.js');
     const shard = args.shard === undefined ? undefined : parseShard(args.shard);
     const sweep = await prepareSweep(args.config, { set: args.set, grid: args.grid, paired: args.paired, dir: args.dir, shard, metric: args.metric });
     const say = args.quiet ? () => {} : err;

@@ -2,7 +2,6 @@ import type { Argv, CommandModule } from 'yargs';
 import { EXIT } from '../../errors.js';
 import { loadBaseline } from '../../telemetry/baseline.js';
 import type { StopRequest } from '../../train/loop.js';
-import { train } from '../../train/train.js';
 import type { GlobalArgs } from '../main.js';
 import { err, out } from '../output.js';
 import { gate, readRunOrFail } from './regress.js';
@@ -45,6 +44,8 @@ function wireSignals(stop: StopRequest, say: (line: string) => void): () => void
 
 async function handler(args: Args): Promise<void> {
   const say = args.quiet ? () => {} : err;
+  // Loaded here, not at the top: it brings TensorFlow.js, which commands like --help do not need.
+  const { train } = await import('../../train/train.js');
   const stop: StopRequest = { signal: null };
   // A bad baseline fails before training, not after it.
   const baseline = args.check === undefined ? undefined : loadBaseline(args.check);

@@ -3,7 +3,6 @@ import { ConfigError, formatProblem, loadConfig } from '../../config/index.js';
 import { EXIT } from '../../errors.js';
 import { err, out } from '../output.js';
 import type { GlobalArgs } from '../main.js';
-import { staticProblems } from '../../train/static-checks.js';
 
 interface Args extends GlobalArgs {
   configs: string[];
@@ -14,6 +13,7 @@ export const validateCommand: CommandModule<GlobalArgs, Args> = {
   describe: 'Check config files against the schema; print ok for each valid one, every problem otherwise',
   builder: (y) => y.positional('configs', { type: 'string', array: true, demandOption: true, describe: 'YAML config files' }) as never,
   handler: async (args) => {
+    const { staticProblems } = await import('../../train/static-checks.js');
     let failed = false;
     for (const file of args.configs) {
       try {
