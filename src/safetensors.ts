@@ -58,7 +58,8 @@ export function decodeSafetensors(bytes: Uint8Array): DecodedSafetensors {
     const Ctor = DTYPE[dtype];
     if (!Ctor) throw new Error(`safetensors dtype ${dtype} of ${name} is not supported`);
     if (dataStart + end > bytes.length) throw new Error(`safetensors tensor ${name} runs past the end of the file (truncated?)`);
-    const copy = bytes.slice(dataStart + begin, dataStart + end);
+    // A copy in its own buffer (a Node Buffer's slice() is a view into a shared, pooled buffer).
+    const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));
     tensors.push({ name, shape, data: new Ctor(copy.buffer, 0, (end - begin) / Ctor.BYTES_PER_ELEMENT) });
   }
   return { tensors, metadata: (header.__metadata__ as Record<string, string>) ?? {} };
