@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { ConfigError, formatProblem } from '../config/index.js';
 import { EXIT, UserError } from '../errors.js';
 import { printConfigCommand } from './commands/print-config.js';
+import { sampleCommand } from './commands/sample.js';
 import { schemaCommand } from './commands/schema.js';
 import { trainCommand, defaultTrainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
@@ -33,6 +34,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(validateCommand)
     .command(printConfigCommand)
     .command(schemaCommand)
+    .command(sampleCommand)
     .demandCommand(1, 'Give a config file (lion-train configs/vit.yaml) or a command; see --help')
     .strict()
     .version(packageVersion())
