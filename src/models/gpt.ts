@@ -29,6 +29,9 @@ import {
 } from './layers.js';
 import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, SpecIssue } from './model.js';
 
+/** Standard deviation of the initial token and position embeddings. */
+const EMBEDDING_STD = 0.02;
+
 interface Block {
   norm1: LayerNormParams;
   attn: AttentionParams;
@@ -56,7 +59,7 @@ export function gptFlopsPerWindow(config: GptModelConfig, vocab: number): number
 }
 
 /** One-hot rows [n, V] · table [V, d]; gradient dTable = one-hotᵀ · dy as a plain 2-D matMul (no gradient to the ids). */
-function embed(ids: tf.Tensor, table: tf.Tensor2D): tf.Tensor2D {
+export function embedTokens(ids: tf.Tensor, table: tf.Tensor2D): tf.Tensor2D {
   const vocab = table.shape[0];
   const oneHot = tf.cast(tf.oneHot(tf.reshape(ids, [-1]) as tf.Tensor1D, vocab), 'float32') as tf.Tensor2D; // [n, V]
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
@@ -84,6 +87,10 @@ const tiedOutputOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) =>
   };
 });
 
+export function tiedOutput(h: tf.Tensor2D, table: tf.Tensor): tf.Tensor2D {
+  return tiedOutputOp(h, table) as tf.Tensor2D;
+}
+
 export const gpt: ModelFamily<GptModelConfig> = {
   name: 'gpt',
 
@@ -100,9 +107,12 @@ export const gpt: ModelFamily<GptModelConfig> = {
     const { width: d, heads, contextLength } = config;
     const vocab = input.classes;
 
+    // Weights LeCun normal and biases zero (as vit), embeddings N(0, 0.02²) (GPT-2). GPT-2's N(0, 0.02²) for
+    // every weight was tried: Lion, whose every step moves each weight by lr, then sat on the unigram plateau
+    // (its sign noise soon matches weights that small).
     const { store, value: params } = withParameters(seed, (s) => {
-      const tokens = s.normal('embed.tokens', [vocab, d], 0.02);
-      const positions = s.normal('embed.positions', [contextLength, d], 0.02);
+      const tokens = s.normal('embed.tokens', [vocab, d], EMBEDDING_STD);
+      const positions = s.normal('embed.positions', [contextLength, d], EMBEDDING_STD);
       const blocks: Block[] = [];
       for (let i = 0; i < config.depth; i++) {
         const name = `blocks.${i}`;
@@ -127,7 +137,7 @@ export const gpt: ModelFamily<GptModelConfig> = {
       const [b, t] = ids.shape;
       if (t > contextLength) throw new Error(`gpt: ${t} tokens do not fit the context length ${contextLength}`);
       const positions = t === contextLength ? params.positions : tf.slice(params.positions, [0, 0], [t, d]); // [t, d]
-      const x = tf.add(tf.reshape(embed(ids, params.tokens as tf.Tensor2D), [b, t, d]), positions); // [b, t, d]
+      const x = tf.add(tf.reshape(embedTokens(ids, params.tokens as tf.Tensor2D), [b, t, d]), positions); // [b, t, d]
       let h = dropout(tf.reshape(x, [b * t, d]) as tf.Tensor2D, config.dropout, options, 'embedding'); // [b·t, d]
       const mask = causalMask(t); // [t, t]
 
@@ -139,7 +149,7 @@ export const gpt: ModelFamily<GptModelConfig> = {
       });
 
       const normed = layerNorm(h, params.norm); // [b·t, d]
-      const logits = params.head ? dense(normed, params.head) : (tiedOutputOp(normed, params.tokens) as tf.Tensor2D); // [b·t, V]
+      const logits = params.head ? dense(normed, params.head) : tiedOutput(normed, params.tokens); // [b·t, V]
       return tf.reshape(logits, [b, t, vocab]);
     }
 

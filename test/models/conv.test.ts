@@ -105,14 +105,14 @@ describe('maxPool', () => {
     const order = [...values.keys()].sort((a, b) => values[a] - values[b]);
     const out = new Float32Array(n);
     order.forEach((index, rank) => (out[index] = rank / n));
-    return tf.tensor(out, shape) as tf.Tensor4D;
+    return tf.tensor4d(out, shape as [number, number, number, number]);
   }
 
   function poolGradients(x: tf.Tensor4D, p: number, impl: 'custom' | 'autodiff') {
     return tf.tidy(() => {
       const f = (xi: tf.Tensor4D) => (impl === 'custom' ? maxPool(xi, p) : tf.maxPool(xi, p, p, 'valid'));
       const y = f(x);
-      const r = fixedTensor(y.shape, 8);
+      const r = fixedTensor([...y.shape], 8);
       const dx = tf.grad((xi: tf.Tensor) => tf.sum(tf.mul(f(xi as tf.Tensor4D), r)))(x);
       return { y: y.dataSync(), shape: y.shape, dx: dx.dataSync() };
     });
