@@ -8,6 +8,7 @@ import { printConfigCommand } from './commands/print-config.js';
 import { regressCommand } from './commands/regress.js';
 import { reportCommand } from './commands/report.js';
 import { runsCommand } from './commands/runs.js';
+import { sampleCommand } from './commands/sample.js';
 import { schemaCommand } from './commands/schema.js';
 import { sweepCommand } from './commands/sweep.js';
 import { trainCommand, defaultTrainCommand } from './commands/train.js';
@@ -43,6 +44,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(sweepCommand)
     .command(reportCommand)
     .command(runsCommand)
+    .command(sampleCommand)
     .demandCommand(1, 'Give a config file (lion-train configs/vit.yaml) or a command; see --help')
     .strict()
     .version(packageVersion())

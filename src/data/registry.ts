@@ -1,11 +1,19 @@
 /** Dataset sources by name. Adding a source: one file here, one schema branch, one test. */
 import { Registry } from '../registry.js';
 import type { DataFamily } from './dataset.js';
+import { csv } from './csv.js';
+import { fashionMnist } from './fashion-mnist.js';
 import { mnist } from './mnist.js';
 import { synthetic } from './synthetic.js';
+import { text } from './text.js';
 
 const datasets = new Registry<DataFamily>('dataset');
-datasets.register(synthetic as DataFamily).register(mnist as DataFamily);
+datasets
+  .register(synthetic as DataFamily)
+  .register(mnist as DataFamily)
+  .register(fashionMnist as DataFamily)
+  .register(csv as DataFamily)
+  .register(text as DataFamily);
 
 export function dataFamily(name: string): DataFamily {
   return datasets.get(name);

@@ -1,11 +1,13 @@
 /** Model families by name. Adding a family: one file here, one schema branch, one test. */
 import { Registry } from '../registry.js';
 import type { ModelFamily } from './model.js';
+import { cnn } from './cnn.js';
+import { gpt } from './gpt.js';
 import { mlp } from './mlp.js';
 import { vit } from './vit.js';
 
 const models = new Registry<ModelFamily>('model');
-models.register(mlp as ModelFamily).register(vit as ModelFamily);
+models.register(mlp as ModelFamily).register(vit as ModelFamily).register(cnn as ModelFamily).register(gpt as ModelFamily);
 
 export function modelFamily(name: string): ModelFamily {
   return models.get(name);
