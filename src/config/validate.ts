@@ -2,7 +2,6 @@
 import { whereOf, pathKey, type ConfigProblem, type Origin } from './problems.js';
 import { deref, runSchema, runValidator, unionTags, type JsonSchema, type SchemaError } from './schema.js';
 import { closest, didYouMean } from './suggest.js';
-import type { RunConfig } from './types.generated.js';
 
 const OPTIMIZER_BLOCKS = ['lion', 'adamw', 'adafactor'] as const;
 
@@ -17,7 +16,7 @@ export function validateAgainstSchema(data: unknown, origins: ReadonlyMap<string
   for (const error of errors) {
     // A missing discriminator is already reported as a missing required key.
     if (error.keyword === 'discriminator' && (error.params as { error: string }).error === 'tag' && missing.has(`${error.instancePath}/name`)) continue;
-    const problem = describe(error, data as RunConfig, origins, file);
+    const problem = describe(error, origins, file);
     const id = `${problem.where}|${problem.path}|${problem.message}`;
     if (!seen.has(id)) {
       seen.add(id);
@@ -31,7 +30,7 @@ function instancePath(error: SchemaError): string[] {
   return error.instancePath === '' ? [] : error.instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-function describe(error: SchemaError, data: RunConfig, origins: ReadonlyMap<string, Origin>, file: string): ConfigProblem {
+function describe(error: SchemaError, origins: ReadonlyMap<string, Origin>, file: string): ConfigProblem {
   const path = instancePath(error);
   const at = (p: string[], atKey = false) => whereOf(p, origins, file, atKey);
   const params = error.params as Record<string, unknown>;

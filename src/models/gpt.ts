@@ -18,26 +18,15 @@ import {
   causalMask,
   dense,
   dropout,
-  gelu,
   layerNorm,
   makeModel,
-  selfAttention,
   withParameters,
-  type AttentionParams,
-  type DenseParams,
-  type LayerNormParams,
 } from './layers.js';
+import { transformerBlock, transformerBlockParameters } from './transformer.js';
 import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, SpecIssue } from './model.js';
 
 /** Standard deviation of the initial token and position embeddings. */
 const EMBEDDING_STD = 0.02;
-
-interface Block {
-  norm1: LayerNormParams;
-  attn: AttentionParams;
-  norm2: LayerNormParams;
-  mlp: { fc1: DenseParams; fc2: DenseParams };
-}
 
 /**
  * Analytic FLOPs per token, forward + backward, with the convention of `mlpFlopsPerExample` (2·m·k·n per
@@ -113,21 +102,7 @@ export const gpt: ModelFamily<GptModelConfig> = {
     const { store, value: params } = withParameters(seed, (s) => {
       const tokens = s.normal('embed.tokens', [vocab, d], EMBEDDING_STD);
       const positions = s.normal('embed.positions', [contextLength, d], EMBEDDING_STD);
-      const blocks: Block[] = [];
-      for (let i = 0; i < config.depth; i++) {
-        const name = `blocks.${i}`;
-        blocks.push({
-          norm1: s.layerNorm(`${name}.norm1`, d),
-          attn: {
-            q: s.dense(`${name}.attn.q`, d, d),
-            k: s.dense(`${name}.attn.k`, d, d),
-            v: s.dense(`${name}.attn.v`, d, d),
-            out: s.dense(`${name}.attn.out`, d, d),
-          },
-          norm2: s.layerNorm(`${name}.norm2`, d),
-          mlp: { fc1: s.dense(`${name}.mlp.fc1`, d, config.mlpWidth), fc2: s.dense(`${name}.mlp.fc2`, config.mlpWidth, d) },
-        });
-      }
+      const blocks = Array.from({ length: config.depth }, (_, i) => transformerBlockParameters(s, `blocks.${i}`, d, config.mlpWidth));
       const norm = s.layerNorm('norm', d);
       const head = config.tiedEmbeddings ? undefined : s.dense('head', d, vocab);
       return { tokens, positions, blocks, norm, head };
@@ -141,11 +116,9 @@ export const gpt: ModelFamily<GptModelConfig> = {
       let h = dropout(tf.reshape(x, [b * t, d]) as tf.Tensor2D, config.dropout, options, 'embedding'); // [b·t, d]
       const mask = causalMask(t); // [t, t]
 
+      const settings = { shape: { batch: b, tokens: t, heads, mask }, gelu: config.gelu, dropout: config.dropout, options };
       params.blocks.forEach((block, i) => {
-        const a = selfAttention(layerNorm(h, block.norm1), block.attn, { batch: b, tokens: t, heads, mask }); // [b·t, d]
-        h = tf.add(h, dropout(a, config.dropout, options, `blocks.${i}.attn`));
-        const m = dense(gelu(dense(layerNorm(h, block.norm2), block.mlp.fc1), config.gelu), block.mlp.fc2); // [b·t, d]
-        h = tf.add(h, dropout(m, config.dropout, options, `blocks.${i}.mlp`));
+        h = transformerBlock(h, block, `blocks.${i}`, settings); // [b·t, d]
       });
 
       const normed = layerNorm(h, params.norm); // [b·t, d]

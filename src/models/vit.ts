@@ -14,23 +14,12 @@ import type { VitModelConfig } from '../config/types.generated.js';
 import {
   dense,
   dropout,
-  gelu,
   layerNorm,
   makeModel,
-  selfAttention,
   withParameters,
-  type AttentionParams,
-  type DenseParams,
-  type LayerNormParams,
 } from './layers.js';
+import { transformerBlock, transformerBlockParameters } from './transformer.js';
 import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, SpecIssue } from './model.js';
-
-interface Block {
-  norm1: LayerNormParams;
-  attn: AttentionParams;
-  norm2: LayerNormParams;
-  mlp: { fc1: DenseParams; fc2: DenseParams };
-}
 
 /** Patch and token counts for an image shape [h, w, c]. */
 function geometry(config: VitModelConfig, shape: number[]) {
@@ -98,21 +87,7 @@ export const vit: ModelFamily<VitModelConfig> = {
       const patch = s.dense('patch', g.patchFeatures, d);
       const cls = config.pooling === 'cls' ? s.zeros('cls', [1, 1, d]) : undefined;
       const posEmbedding = s.normal('posEmbedding', [g.tokens, d], 0.02);
-      const blocks: Block[] = [];
-      for (let i = 0; i < config.depth; i++) {
-        const name = `blocks.${i}`;
-        blocks.push({
-          norm1: s.layerNorm(`${name}.norm1`, d),
-          attn: {
-            q: s.dense(`${name}.attn.q`, d, d),
-            k: s.dense(`${name}.attn.k`, d, d),
-            v: s.dense(`${name}.attn.v`, d, d),
-            out: s.dense(`${name}.attn.out`, d, d),
-          },
-          norm2: s.layerNorm(`${name}.norm2`, d),
-          mlp: { fc1: s.dense(`${name}.mlp.fc1`, d, config.mlpWidth), fc2: s.dense(`${name}.mlp.fc2`, config.mlpWidth, d) },
-        });
-      }
+      const blocks = Array.from({ length: config.depth }, (_, i) => transformerBlockParameters(s, `blocks.${i}`, d, config.mlpWidth));
       const norm = s.layerNorm('norm', d);
       const head = s.dense('head', d, input.classes);
       return { patch, cls, posEmbedding, blocks, norm, head };
@@ -129,11 +104,9 @@ export const vit: ModelFamily<VitModelConfig> = {
       x = tf.add(tf.reshape(x, [b, t, d]), params.posEmbedding); // [b, t, d]
       let h = dropout(tf.reshape(x, [b * t, d]), config.dropout, options, 'embedding') as tf.Tensor2D; // [b·t, d]
 
+      const settings = { shape: { batch: b, tokens: t, heads }, gelu: config.gelu, dropout: config.dropout, options };
       params.blocks.forEach((block, i) => {
-        const a = selfAttention(layerNorm(h, block.norm1), block.attn, { batch: b, tokens: t, heads }); // [b·t, d]
-        h = tf.add(h, dropout(a, config.dropout, options, `blocks.${i}.attn`));
-        const m = dense(gelu(dense(layerNorm(h, block.norm2), block.mlp.fc1), config.gelu), block.mlp.fc2); // [b·t, d]
-        h = tf.add(h, dropout(m, config.dropout, options, `blocks.${i}.mlp`));
+        h = transformerBlock(h, block, `blocks.${i}`, settings); // [b·t, d]
       });
 
       let pooled: tf.Tensor2D; // [b, d]

@@ -1,5 +1,4 @@
 // Every golden trajectory, every step, every element, on cpu and wasm, fused and op by op.
-import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   applyStep,

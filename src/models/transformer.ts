@@ -1,0 +1,58 @@
+/**
+ * The pre-LayerNorm transformer block that vit and gpt share.
+ *   x = x + dropout(attn(norm1(x)))            attention over the tokens of each example (optionally causal)
+ *   x = x + dropout(fc2(gelu(fc1(norm2(x)))))
+ * Activations are 2-D, [batch·tokens, width], so every dense layer is one plain matMul.
+ */
+import * as tf from '@tensorflow/tfjs';
+import {
+  dense,
+  dropout,
+  gelu,
+  layerNorm,
+  selfAttention,
+  type AttentionParams,
+  type AttentionShape,
+  type DenseParams,
+  type GeluFormula,
+  type LayerNormParams,
+  type ParameterStore,
+} from './layers.js';
+import type { ForwardOptions } from './model.js';
+
+export interface TransformerBlock {
+  norm1: LayerNormParams;
+  attn: AttentionParams;
+  norm2: LayerNormParams;
+  mlp: { fc1: DenseParams; fc2: DenseParams };
+}
+
+/** Parameters `<name>.norm1`, `<name>.attn.{q,k,v,out}`, `<name>.norm2`, `<name>.mlp.{fc1,fc2}`. */
+export function transformerBlockParameters(s: ParameterStore, name: string, width: number, mlpWidth: number): TransformerBlock {
+  return {
+    norm1: s.layerNorm(`${name}.norm1`, width),
+    attn: {
+      q: s.dense(`${name}.attn.q`, width, width),
+      k: s.dense(`${name}.attn.k`, width, width),
+      v: s.dense(`${name}.attn.v`, width, width),
+      out: s.dense(`${name}.attn.out`, width, width),
+    },
+    norm2: s.layerNorm(`${name}.norm2`, width),
+    mlp: { fc1: s.dense(`${name}.mlp.fc1`, width, mlpWidth), fc2: s.dense(`${name}.mlp.fc2`, mlpWidth, width) },
+  };
+}
+
+export interface BlockSettings {
+  shape: AttentionShape;
+  gelu: GeluFormula;
+  dropout: number;
+  options: ForwardOptions;
+}
+
+/** One block applied to h [batch·tokens, width]; `site` names its dropout sites (`blocks.0`). */
+export function transformerBlock(h: tf.Tensor2D, block: TransformerBlock, site: string, s: BlockSettings): tf.Tensor2D {
+  const a = selfAttention(layerNorm(h, block.norm1), block.attn, s.shape); // [b·t, d]
+  const afterAttention = tf.add(h, dropout(a, s.dropout, s.options, `${site}.attn`)) as tf.Tensor2D;
+  const m = dense(gelu(dense(layerNorm(afterAttention, block.norm2), block.mlp.fc1), s.gelu), block.mlp.fc2); // [b·t, d]
+  return tf.add(afterAttention, dropout(m, s.dropout, s.options, `${site}.mlp`)) as tf.Tensor2D;
+}
