@@ -12,9 +12,8 @@ import { EXIT, UserError } from '../errors.js';
 import type { InputKind, SpecIssue } from '../models/model.js';
 import type { DataFamily, Dataset } from './dataset.js';
 import { imageAugmenter } from './augment.js';
-import { readIdxImages } from './idx.js';
 import { inMemoryDataset, type ExampleArrays } from './in-memory.js';
-import { MNIST_SHAPE } from './mnist.js';
+import { MNIST_SHAPE, readMnistFormat } from './mnist.js';
 
 export const FASHION_MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
 
@@ -48,14 +47,8 @@ function fashionArrays(dir: string): Promise<{ train: ExampleArrays; test: Examp
   return arrays;
 }
 
-async function readFashion(dir: string): Promise<{ train: ExampleArrays; test: ExampleArrays }> {
-  const read = async (prefix: string): Promise<ExampleArrays> => {
-    const { images, labels } = await readIdxImages(findFile(dir, `${prefix}-images-idx3-ubyte`)!, findFile(dir, `${prefix}-labels-idx1-ubyte`)!);
-    if (images.shape[1] !== 28 || images.shape[2] !== 28) throw new Error(`${dir}: expected 28x28 images, got ${images.shape.slice(1).join('x')}`);
-    return { x: images.data, y: labels, exampleShape: MNIST_SHAPE, scale: 1 / 255 };
-  };
-  const [train, test] = await Promise.all([read('train'), read('t10k')]);
-  return { train, test };
+function readFashion(dir: string): Promise<{ train: ExampleArrays; test: ExampleArrays }> {
+  return readMnistFormat(dir, (name) => findFile(dir, name)!);
 }
 
 export const fashionMnist: DataFamily<FashionMnistDataConfig> = {

@@ -30,11 +30,19 @@ export function mnistArrays(): Promise<{ train: ExampleArrays; test: ExampleArra
   return cache;
 }
 
-async function readMnist(): Promise<{ train: ExampleArrays; test: ExampleArrays }> {
+function readMnist(): Promise<{ train: ExampleArrays; test: ExampleArrays }> {
   const dir = mnistDirectory();
+  return readMnistFormat(dir, (name) => join(dir, name));
+}
+
+/**
+ * The train and t10k splits of a dataset in MNIST's format (train-images-idx3-ubyte, train-labels-idx1-ubyte,
+ * t10k-…): 28x28 bytes scaled to [0, 1]. `fileFor` maps a file's base name to its path.
+ */
+export async function readMnistFormat(source: string, fileFor: (name: string) => string): Promise<{ train: ExampleArrays; test: ExampleArrays }> {
   const read = async (prefix: string): Promise<ExampleArrays> => {
-    const { images, labels } = await readIdxImages(join(dir, `${prefix}-images-idx3-ubyte`), join(dir, `${prefix}-labels-idx1-ubyte`));
-    if (images.shape[1] !== 28 || images.shape[2] !== 28) throw new Error(`${dir}: expected 28x28 images, got ${images.shape.slice(1).join('x')}`);
+    const { images, labels } = await readIdxImages(fileFor(`${prefix}-images-idx3-ubyte`), fileFor(`${prefix}-labels-idx1-ubyte`));
+    if (images.shape[1] !== 28 || images.shape[2] !== 28) throw new Error(`${source}: expected 28x28 images, got ${images.shape.slice(1).join('x')}`);
     return { x: images.data, y: labels, exampleShape: MNIST_SHAPE, scale: 1 / 255 };
   };
   const [train, test] = await Promise.all([read('train'), read('t10k')]);
