@@ -28,6 +28,11 @@ function packageVersion(): string {
 
 export async function main(argv: string[]): Promise<number> {
   const debug = argv.includes('--debug');
+  // `lion-train runs | head`: a reader that goes away is not an error.
+  process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+    if (error.code !== 'EPIPE') throw error;
+    process.exit(typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok);
+  });
   const parser = yargs(argv)
     .scriptName('lion-train')
     .usage('$0 <config.yaml> [options]\n\nDeclare a training run in one YAML file and run it.')

@@ -155,7 +155,9 @@ export function restoreModel(model: Model, arrays: NamedArray[]): void {
     const saved = byName.get(name);
     if (!saved) throw new Error(`checkpoint has no parameter ${name}`);
     if (saved.shape.join('x') !== variable.shape.join('x')) throw new Error(`checkpoint parameter ${name} has shape [${saved.shape}], the model [${variable.shape}]`);
-    variable.assign(tf.tensor(saved.data, saved.shape, 'float32'));
+    const value = tf.tensor(saved.data, saved.shape, 'float32');
+    variable.assign(value);
+    value.dispose();
   }
 }
 

@@ -37,15 +37,23 @@ export function runDirectoryFor(config: RunConfig, now = new Date()): string {
 
 export type DirectoryMode = 'new' | 'overwrite' | 'resume';
 
-/** Makes the run directory ready: refuses to clobber an existing one unless told to. */
-export function prepareRunDirectory(dir: string, mode: DirectoryMode): RunPaths {
-  const paths = runPaths(dir);
+function inUse(dir: string): boolean {
   // A directory holding only an empty checkpoints/ folder is what a run killed at its very start leaves.
-  const exists = existsSync(dir) && readdirSync(dir).some((entry) => entry !== 'checkpoints' || readdirSync(join(dir, entry)).length > 0);
-  if (exists && mode === 'new') {
+  return existsSync(dir) && readdirSync(dir).some((entry) => entry !== 'checkpoints' || readdirSync(join(dir, entry)).length > 0);
+}
+
+/** Refuses to start a new run in a directory that holds one (checked before any data is loaded). */
+export function checkRunDirectory(dir: string, mode: DirectoryMode): void {
+  if (mode === 'new' && inUse(dir)) {
     throw new UserError(`run directory ${dir} already exists; use --resume to continue it or --overwrite to replace it`, EXIT.usage);
   }
-  if (exists && mode === 'overwrite') rmSync(dir, { recursive: true, force: true });
+}
+
+/** Makes the run directory ready: refuses to clobber an existing one unless told to. */
+export function prepareRunDirectory(dir: string, mode: DirectoryMode): RunPaths {
+  checkRunDirectory(dir, mode);
+  if (mode === 'overwrite' && inUse(dir)) rmSync(dir, { recursive: true, force: true });
+  const paths = runPaths(dir);
   mkdirSync(paths.checkpoints, { recursive: true });
   return paths;
 }

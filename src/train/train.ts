@@ -3,18 +3,18 @@
  * directory (new, overwritten or resumed), builds the plan, runs the loop, returns the summary.
  * The CLI's train command is a thin shell around this.
  */
-import { existsSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { writeFileAtomic } from '../atomic-write.js';
+import { writeFileAtomic, writeJsonAtomic } from '../atomic-write.js';
 import { ConfigError, configToYaml, loadConfig, type LoadedConfig } from '../config/index.js';
 import { EXIT, UserError } from '../errors.js';
 import { createProgress, type ProgressMode } from '../telemetry/progress.js';
 import type { RunSummary } from '../telemetry/summary.js';
-import { newestValidCheckpoint, type LoadedCheckpoint } from './checkpoint.js';
+import { newestValidCheckpoint } from './checkpoint.js';
 import { breakingDifferences, configHash } from './compat.js';
 import { runLoop, type StopRequest } from './loop.js';
 import { buildPlan, disposePlan } from './plan.js';
-import { prepareRunDirectory, runDirectoryFor, runPaths, type RunPaths } from './run-dir.js';
+import { checkRunDirectory, prepareRunDirectory, runDirectoryFor, runPaths, type RunPaths } from './run-dir.js';
 import { staticProblems } from './static-checks.js';
 
 export interface TrainOptions {
@@ -48,32 +48,33 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
   const { config } = loaded;
 
   // Run directory: resume an existing one, or start a new one (never clobbering without --overwrite).
+  // Everything that can refuse the run is checked before the directory is touched.
   const resumeDir = resumeDirectory(loaded, options.resume);
-  let paths: RunPaths;
-  let resumeFrom: LoadedCheckpoint | undefined;
-  if (resumeDir) {
-    paths = runPaths(resumeDir);
-    refuseBreakingChanges(loaded, paths);
-    resumeFrom = newestValidCheckpoint(paths.checkpoints, log);
-    if (!resumeFrom) log(`no usable checkpoint in ${paths.checkpoints}; starting from step 0`);
-    paths = prepareRunDirectory(resumeDir, 'resume');
-  } else {
-    paths = prepareRunDirectory(runDirectoryFor(config), options.overwrite ? 'overwrite' : 'new');
-  }
-  writeFileAtomic(paths.config, configToYaml(config));
-  log(`run directory: ${paths.dir}`);
+  const dir = resumeDir ?? runDirectoryFor(config);
+  const mode = resumeDir ? 'resume' : options.overwrite ? 'overwrite' : 'new';
+  if (resumeDir) refuseBreakingChanges(loaded, runPaths(resumeDir));
+  checkRunDirectory(dir, mode);
 
   const plan = await buildPlan(config, log);
-  const stop = options.stop ?? { signal: null };
+  let paths: RunPaths | undefined;
   try {
+    const resumeFrom = resumeDir ? newestValidCheckpoint(runPaths(resumeDir).checkpoints, log) : undefined;
+    if (resumeDir && !resumeFrom) log(`no usable checkpoint in ${runPaths(resumeDir).checkpoints}; starting from step 0`);
+    paths = prepareRunDirectory(dir, mode);
+    writeFileAtomic(paths.config, configToYaml(config));
     for (const [file, text] of Object.entries(plan.dataset.artifacts?.() ?? {})) writeFileAtomic(join(paths.dir, file), text);
+    log(`run directory: ${paths.dir}`);
     log(
       `${config.model.name}: ${plan.model.parameterCount.toLocaleString('en-US')} parameters, ${formatFlops(plan.model.flopsPerExample)} per example; ` +
         `${config.data.name}: ${plan.dataset.train.size} train examples; ${plan.resolvedOptimizer.name}, ${plan.totalSteps} steps of ${config.train.batchSize}`,
     );
     const progress = createProgress(options.progress ?? config.log.progress, config.log.everySteps, log);
+    const stop = options.stop ?? { signal: null };
     const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop, pauseAtStep: options.pauseAtStep });
     return { summary, runDir: paths.dir };
+  } catch (error) {
+    if (paths) markFailed(paths.summary, error);
+    throw error;
   } finally {
     disposePlan(plan);
   }
@@ -82,6 +83,14 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
 function formatFlops(flops: number): string {
   const [value, unit] = flops >= 1e9 ? [flops / 1e9, 'GFLOPs'] : flops >= 1e6 ? [flops / 1e6, 'MFLOPs'] : [flops / 1e3, 'kFLOPs'];
   return `${value.toPrecision(3)} ${unit}`;
+}
+
+/** A run that stopped on an error says so in its summary.json, with the error's first line as the reason. */
+function markFailed(summaryPath: string, error: unknown): void {
+  if (!existsSync(summaryPath)) return;
+  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as RunSummary;
+  const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  writeJsonAtomic(summaryPath, { ...summary, status: 'failed', reason, finishedAt: new Date().toISOString() });
 }
 
 /** The run directory to continue, or undefined for a fresh run. */

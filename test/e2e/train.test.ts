@@ -1,4 +1,4 @@
-import { existsSync, readdirSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -122,5 +122,25 @@ describe('lion-train configs/tiny.yaml', () => {
     const result = await runCliAsync(tiny('never', 'train.batchSize=0'));
     expect(result.code).toBe(2);
     expect(existsSync(join(work.path, 'never'))).toBe(false);
+  });
+});
+
+describe('a data error', () => {
+  it('exits 1 with the file and line, and leaves no run directory behind', async () => {
+    const dir = tempDir('lion-train-bad-data-');
+    try {
+      writeFileSync(join(dir.path, 'rows.csv'), 'x,y,label\n1,2,a\n3,four,b\n5,6,a\n');
+      writeFileSync(
+        join(dir.path, 'run.yaml'),
+        'model:\n  name: mlp\ndata:\n  name: csv\n  path: rows.csv\n  labelColumn: label\ntrain:\n  steps: 5\n  batchSize: 1\noutput:\n  dir: out\n',
+      );
+      const result = await runCliAsync(['train', 'run.yaml'], { cwd: dir.path });
+      expect(result.code).toBe(1);
+      expect(result.stderr.trim().split('\n').pop()).toMatch(/^lion-train: .*rows\.csv:3: column "y": "four" is not a number/);
+      expect(hasStackTrace(result.stderr)).toBe(false);
+      expect(existsSync(join(dir.path, 'out'))).toBe(false);
+    } finally {
+      dir.cleanup();
+    }
   });
 });
