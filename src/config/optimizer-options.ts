@@ -66,9 +66,14 @@ export function optimizerOptions(section: OptimizerConfig): ResolvedOptimizer {
   return { name: section.name, options: section[section.name] } as ResolvedOptimizer;
 }
 
-/** A one-line hint when Lion gets a learning rate that looks tuned for AdamW. */
+/**
+ * A one-line hint when Lion gets a learning rate that looks tuned for AdamW: 1e-3 or more, unless the
+ * config's own AdamW block already sets one at least 3x larger (then the paper's rule was followed).
+ */
 export function lionHint(section: OptimizerConfig): string | undefined {
   const resolved = optimizerOptions(section);
   if (resolved.name !== 'lion' || resolved.options.learningRate < 1e-3) return undefined;
+  const adamwRate = section.adamw?.learningRate;
+  if (adamwRate !== undefined && resolved.options.learningRate * 3 <= adamwRate) return undefined;
   return `hint: Lion's learningRate ${resolved.options.learningRate} looks like an AdamW value; the Lion paper uses a 3-10x smaller learning rate and a 3-10x larger weight decay than AdamW`;
 }

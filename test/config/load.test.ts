@@ -91,11 +91,15 @@ describe('loadConfig', () => {
     expect(given.options).toMatchObject({ learningRate: 0.01, relativeStep: false });
   });
 
-  it('hints when Lion gets an AdamW-sized learning rate, and only then', () => {
+  it('hints when Lion gets an AdamW-sized learning rate, unless the AdamW block is 3x larger', () => {
     const big = loadConfig(write('a.yaml', `${BASE}optimizer:\n  name: lion\n  learningRate: 0.001\n`));
     expect(big.hints.join('\n')).toMatch(/3-10x smaller learning rate and a 3-10x larger weight decay/);
     const small = loadConfig(write('b.yaml', `${BASE}optimizer:\n  name: lion\n  learningRate: 0.0003\n`));
     expect(small.hints).toEqual([]);
+    const copied = loadConfig(write('c.yaml', `${BASE}optimizer:\n  name: lion\n  lion: {learningRate: 0.002}\n  adamw: {learningRate: 0.002}\n`));
+    expect(copied.hints).toHaveLength(1);
+    const scaled = loadConfig(write('d.yaml', `${BASE}optimizer:\n  name: lion\n  lion: {learningRate: 0.002}\n  adamw: {learningRate: 0.01}\n`));
+    expect(scaled.hints).toEqual([]);
   });
 
   it('resolves data paths relative to the config file that wrote them', () => {
