@@ -11,6 +11,10 @@ export function crossFieldProblems(config: RunConfig): ConfigProblem[] {
   if (train.batchSize % train.accumulationSteps !== 0) {
     add('train.accumulationSteps', `must divide train.batchSize (${train.batchSize}) into equal micro-batches, got ${train.accumulationSteps}`);
   }
+  if (train.accumulationSteps % train.workers !== 0) {
+    const even = train.workers * Math.max(1, Math.round(train.accumulationSteps / train.workers));
+    add('train.workers', `must divide train.accumulationSteps (${train.accumulationSteps}), got ${train.workers}: each thread computes an equal share of a step's micro-batches (e.g. accumulationSteps: ${even})`);
+  }
   if ((model.name === 'vit' || model.name === 'gpt') && model.width % model.heads !== 0) {
     add('model.heads', `must divide model.width (${model.width}), got ${model.heads}`);
   }
