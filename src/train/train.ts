@@ -16,6 +16,7 @@ import { runLoop, type StopRequest } from './loop.js';
 import { buildPlan, disposePlan } from './plan.js';
 import { prepareRunDirectory, runDirectoryFor, runPaths, type RunPaths } from './run-dir.js';
 import { staticProblems } from './static-checks.js';
+import { startWorkers, type WorkerPool } from './workers/index.js';
 
 export interface TrainOptions {
   /** `key.path=value` overrides, as on the command line. */
@@ -65,16 +66,20 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
 
   const plan = await buildPlan(config, log);
   const stop = options.stop ?? { signal: null };
+  let workers: WorkerPool | undefined;
   try {
     for (const [file, text] of Object.entries(plan.dataset.artifacts?.() ?? {})) writeFileAtomic(join(paths.dir, file), text);
     log(
       `${config.model.name}: ${plan.model.parameterCount.toLocaleString('en-US')} parameters, ${formatFlops(plan.model.flopsPerExample)} per example; ` +
         `${config.data.name}: ${plan.dataset.train.size} train examples; ${plan.resolvedOptimizer.name}, ${plan.totalSteps} steps of ${config.train.batchSize}`,
     );
+    workers = await startWorkers(plan, log);
     const progress = createProgress(options.progress ?? config.log.progress, config.log.everySteps, log);
-    const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop, pauseAtStep: options.pauseAtStep });
+    const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop, pauseAtStep: options.pauseAtStep, workers });
     return { summary, runDir: paths.dir };
   } finally {
+    // Worker threads end with the run, whichever way it ends (a live thread would keep the process up).
+    await workers?.close();
     disposePlan(plan);
   }
 }
