@@ -111,6 +111,11 @@ export class WorkerPool {
     return this.options.share;
   }
 
+  /** Worker threads still running (0 once close() has resolved). */
+  get running(): number {
+    return this.threadsList.filter((t) => t.worker.threadId !== -1).length;
+  }
+
   /** Writes the current parameters where the workers read them (once per step, before compute). */
   publishParameters(model: Model): void {
     writeFlat(model.params, this.options.layout, this.params);
@@ -128,7 +133,8 @@ export class WorkerPool {
         const mine = micros.slice(w * share, (w + 1) * share);
         const request: StepRequest = { type: 'step', step, firstMicro: (w + 1) * share, micros: mine };
         const replied = thread.next(`at step ${step}`);
-        if (!thread.failure) thread.worker.postMessage(request, mine.flatMap((m) => [m.x.buffer as ArrayBuffer, m.y.buffer as ArrayBuffer]));
+        const transfer = new Set(mine.flatMap((m) => [m.x.buffer, m.y.buffer]).filter((b): b is ArrayBuffer => b instanceof ArrayBuffer));
+        if (!thread.failure) thread.worker.postMessage(request, [...transfer]);
         const reply = await replied;
         if (reply.type !== 'done' || reply.step !== step) throw new WorkerFailure(`worker thread ${thread.index} answered ${reply.type} for step ${step}`);
         return { losses: reply.losses, corrects: reply.corrects };

@@ -21,6 +21,7 @@ export async function trainStepWithWorkers(settings: StepSettings, pool: WorkerP
   // 1. Broadcast and hand out.
   pool.publishParameters(model);
   const remote = pool.compute(step, micros.slice(share));
+  remote.catch(() => {}); // awaited below; this keeps a failure while this thread throws from going unhandled
 
   // 2. This thread's share: micro-batches 0 … share − 1.
   const local = tf.tidy(() => {
