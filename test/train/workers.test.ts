@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs';
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
@@ -157,6 +157,7 @@ describe('train.workers: steps shared with worker threads', () => {
         const paths = prepareRunDirectory(join(dir, 'run'), 'new');
         const summary = await runLoop(plan, { paths, progress: createProgress('none', 10, () => {}), configHash: 'test', stop: { signal: null }, workers: pool });
         expect(summary).toMatchObject({ status: 'failed', reason: 'worker thread 1 exited at step 0 (exit code 3)', steps: 0 });
+        expect(JSON.parse(readFileSync(paths.summary, 'utf8'))).toMatchObject({ status: 'failed', reason: summary.reason });
       } finally {
         await pool.close();
         disposePlan(plan);
