@@ -8,8 +8,10 @@
  *   2. Memory bandwidth (a STREAM-like copy and triad in this process) and each optimizer's update GB/s
  *      as a fraction of it (bench/optim.ts).
  *   3. Steady-state memory: RSS and tensor count over many steps of the tiny ViT.
+ *   4. train.workers: the MLP and the tiny ViT on wasm, one thread against two (the batch split in two
+ *      equal micro-batches, so an odd batch size is rounded up), interleaved round by round.
  * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
- * --no-torch --no-optim --no-memory --memory-steps=2000
+ * --no-torch --no-optim --no-memory --memory-steps=2000 --no-workers --workers-rounds=7
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -26,7 +28,9 @@ import type { InputSpec, Model } from '../src/models/model.js';
 import { modelFamily } from '../src/models/registry.js';
 import { createOptimizer } from '../src/optim/factory.js';
 import { Rng } from '../src/random.js';
-import { trainStep } from '../src/train/step.js';
+import { trainStep, type StepSettings } from '../src/train/step.js';
+import { layoutOf } from '../src/train/workers/layout.js';
+import { trainStepWithWorkers, WorkerPool } from '../src/train/workers/index.js';
 import { benchOptimizers, probeBandwidth } from './optim.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
@@ -208,7 +212,56 @@ async function benchMemory(): Promise<void> {
   console.log(table(rows));
 }
 
+/**
+ * ms/step of one thread (accumulationSteps 1 and 2) against two (train.workers 2, accumulationSteps 2),
+ * same model, batch and optimizer, interleaved: `rounds` rounds of `steps` steps each, medians of all.
+ */
+async function benchWorkers(): Promise<void> {
+  const steps = Number(option('steps', '20'));
+  const rounds = Number(option('workers-rounds', '7'));
+  console.log(`\n## train.workers on wasm: ${rounds} interleaved rounds of ${steps} steps (median ms/step)\n`);
+  await initBackend('wasm');
+  const rows: (string | number)[][] = [['model', 'batch', 'threads', 'accumulationSteps', 'ms/step', 'examples/s', 'speed-up']];
+  for (const name of option('models', 'mlp,vit').split(',').filter((m) => m === 'mlp' || m === 'vit')) {
+    const config = loadConfig(`${ROOT}${SHIPPED[name]}`).config;
+    const spec: InputSpec = name === 'mlp' ? { kind: 'vector', shape: [784], classes: 10 } : { kind: 'image', shape: [28, 28, 1], classes: 10 };
+    const batchSize = config.train.batchSize + (config.train.batchSize % 2);
+    const model = modelFamily(config.model.name).build(config.model as never, spec, 1);
+    const optimizer = createOptimizer({ resolved: optimizerOptions(config.optimizer), multiplier: () => 1, weightDecayExclude: config.optimizer.weightDecayExclude });
+    const pool = await WorkerPool.start({ threads: 2, share: 1, backend: 'wasm', model: config.model, spec, labelSmoothing: 0, seed: 1, layout: layoutOf(model) });
+    const settings = (accumulationSteps: number): StepSettings => ({ model, optimizer, accumulationSteps, gradClipNorm: null, labelSmoothing: 0, seed: 1 });
+    const variants = [
+      { threads: 1, accumulationSteps: 1, step: (i: number) => trainStep(settings(1), batch, i, false) },
+      { threads: 1, accumulationSteps: 2, step: (i: number) => trainStep(settings(2), batch, i, false) },
+      { threads: 2, accumulationSteps: 2, step: (i: number) => trainStepWithWorkers(settings(2), pool, batch, i, false) },
+    ];
+    const batch = randomBatch(spec, batchSize, Rng.derive(1, 'bench'));
+    const samples = variants.map(() => [] as number[]);
+    let step = 0;
+    for (let r = 0; r < rounds; r++) {
+      for (const [v, variant] of variants.entries()) {
+        for (let i = 0; i < steps + (r === 0 ? 3 : 1); i++) {
+          const start = performance.now();
+          await variant.step(step++);
+          if (i >= (r === 0 ? 3 : 1)) samples[v].push(performance.now() - start);
+        }
+      }
+    }
+    await pool.close();
+    optimizer.dispose();
+    model.dispose();
+    const base = median(samples[0]);
+    variants.forEach((variant, v) => {
+      const ms = median(samples[v]);
+      rows.push([name, batchSize, variant.threads, variant.accumulationSteps, ms, (1000 * batchSize) / ms, `${(base / ms).toFixed(2)}x`]);
+    });
+    console.log(`  ${name}: ${variants.map((variant, v) => `${variant.threads} thread(s), accumulation ${variant.accumulationSteps}: ${median(samples[v]).toFixed(1)}`).join('; ')} ms/step`);
+  }
+  console.log(`\n${table(rows)}`);
+}
+
 console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}`);
 if (!flag('no-models')) await benchModels();
 if (!flag('no-optim')) await benchOptimizerBandwidth();
 if (!flag('no-memory')) await benchMemory();
+if (!flag('no-workers')) await benchWorkers();

@@ -11,6 +11,11 @@ export function crossFieldProblems(config: RunConfig): ConfigProblem[] {
   if (train.batchSize % train.accumulationSteps !== 0) {
     add('train.accumulationSteps', `must divide train.batchSize (${train.batchSize}) into equal micro-batches, got ${train.accumulationSteps}`);
   }
+  if (train.accumulationSteps % train.workers !== 0) {
+    const fits = Array.from({ length: Math.floor(train.batchSize / train.workers) }, (_, k) => (k + 1) * train.workers).find((m) => m >= train.accumulationSteps && train.batchSize % m === 0);
+    const example = fits ? `e.g. accumulationSteps: ${fits}` : `accumulationSteps a multiple of ${train.workers} that divides batchSize`;
+    add('train.workers', `must divide train.accumulationSteps (${train.accumulationSteps}), got ${train.workers}: each thread computes an equal share of a step's micro-batches (${example})`);
+  }
   if ((model.name === 'vit' || model.name === 'gpt') && model.width % model.heads !== 0) {
     add('model.heads', `must divide model.width (${model.width}), got ${model.heads}`);
   }

@@ -452,6 +452,10 @@ batchSize: number
  * Micro-batches whose gradients are averaged into one step; must divide batchSize.
  */
 accumulationSteps: number
+/**
+ * Threads that share each step's micro-batches (data-parallel, this one included): 2 uses two cores on wasm/cpu. Must divide accumulationSteps.
+ */
+workers: number
 evalBatchSize: number
 /**
  * Seed of initialisation, shuffling, augmentation and dropout.
@@ -1002,6 +1006,10 @@ batchSize?: number
  * Micro-batches whose gradients are averaged into one step; must divide batchSize.
  */
 accumulationSteps?: number
+/**
+ * Threads that share each step's micro-batches (data-parallel, this one included): 2 uses two cores on wasm/cpu. Must divide accumulationSteps.
+ */
+workers?: number
 evalBatchSize?: number
 /**
  * Seed of initialisation, shuffling, augmentation and dropout.

@@ -32,7 +32,8 @@ import {
 import { evaluate, type EvalResult } from './evaluate.js';
 import type { Plan } from './plan.js';
 import type { RunPaths } from './run-dir.js';
-import { trainStep } from './step.js';
+import { trainStep, type StepResult } from './step.js';
+import { trainStepWithWorkers, WorkerFailure, type WorkerPool } from './workers/index.js';
 import { derivedMetrics, labelsPerExample } from './task.js';
 
 export interface StopRequest {
@@ -48,6 +49,8 @@ export interface LoopOptions {
   stop: StopRequest;
   /** Stop after this many steps with a checkpoint, to continue later with --resume. */
   pauseAtStep?: number;
+  /** Worker threads that share each step's micro-batches (train.workers > 1). */
+  workers?: WorkerPool;
 }
 
 type Mode = 'min' | 'max';
@@ -226,13 +229,21 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
       break;
     }
 
-    // b. One optimizer step.
+    // b. One optimizer step (shared with the worker threads when train.workers > 1; a failed thread fails the run).
     const stepStart = performance.now();
     const batch = dataset.train.gather(sampler.next());
     dataset.augment?.(batch, Rng.derive(train.seed, 'augment', state.step));
     const nextStep = state.step + 1;
     const logNow = nextStep % log.everySteps === 0 || nextStep === totalSteps;
-    const result = trainStep(stepSettings, batch, state.step, logNow);
+    let result: StepResult;
+    try {
+      result = options.workers ? await trainStepWithWorkers(stepSettings, options.workers, batch, state.step, logNow) : trainStep(stepSettings, batch, state.step, logNow);
+    } catch (error) {
+      if (!(error instanceof WorkerFailure)) throw error;
+      status = 'failed';
+      reason = error.message;
+      break;
+    }
     const lr = scheduledLearningRate(plan.resolvedOptimizer, plan.multiplier, state.step);
     const stepSeconds = (performance.now() - stepStart) / 1000;
     state.step = nextStep;

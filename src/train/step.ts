@@ -58,48 +58,83 @@ export function clipByGlobalNorm(grads: tf.NamedTensorMap, norm: tf.Scalar, maxN
   });
 }
 
-export function trainStep(settings: StepSettings, batch: Batch, step: number, measureNorms: boolean): StepResult {
-  const { model, optimizer, accumulationSteps, gradClipNorm, labelSmoothing, seed } = settings;
+/** The dropout seed of micro-batch `microIndex` of `step`: the same whichever thread computes it. */
+export function dropoutSeedFor(seed: number, step: number, microIndex: number): number {
+  return Rng.derive(seed, 'dropout', step, microIndex).nextUint32();
+}
+
+/** One micro-batch's mean loss, correct count and gradients by parameter name. */
+export type MicroGradients = {
+  loss: tf.Scalar;
+  correct: tf.Scalar;
+  grads: tf.NamedTensorMap;
+};
+
+/** Forward and backward over one micro-batch (call inside tf.tidy). The worker threads run this too. */
+export function microBatchGradients(model: Model, micro: Batch, dropoutSeed: number, labelSmoothing: number): MicroGradients {
+  const { x, y } = batchTensors(micro);
+  let correct: tf.Scalar | undefined;
+  const { value, grads } = tf.variableGrads(() => {
+    const result = lossAndCorrect(model.forward(x, { training: true, seed: dropoutSeed }), y, labelSmoothing);
+    correct = tf.keep(result.correct);
+    return result.loss;
+  }, [...model.params.values()]);
+  return { loss: value, correct: correct!, grads };
+}
+
+/**
+ * Adds one micro-batch to the running sums (null before the first), in micro-batch order: the order
+ * fixes the rounding, so a step gives the same sums whichever threads computed its micro-batches.
+ * Gradient tensors that are summed are disposed; call inside tf.tidy.
+ */
+export function addMicroBatch(sums: MicroGradients | null, micro: MicroGradients): MicroGradients {
+  if (sums === null) return micro;
+  const grads: tf.NamedTensorMap = {};
+  for (const [name, grad] of Object.entries(micro.grads)) {
+    const previous = sums.grads[name];
+    grads[name] = tf.add(previous, grad);
+    previous.dispose();
+    grad.dispose();
+  }
+  const loss = tf.add(sums.loss, micro.loss) as tf.Scalar;
+  const correct = tf.add(sums.correct, micro.correct) as tf.Scalar;
+  // `correct` is tf.keep-ed in microBatchGradients (it leaves variableGrads' scope): dispose it by hand.
+  tf.dispose([sums.loss, sums.correct, micro.loss, micro.correct]);
+  return { loss, correct, grads };
+}
+
+/** Sums over `count` micro-batches → averaged gradient, its norm, clipping, the optimizer update (call inside tf.tidy). */
+export function applySums(settings: StepSettings, sums: MicroGradients, count: number, measureNorms: boolean) {
+  const { model, optimizer, gradClipNorm } = settings;
   const params = [...model.params.values()];
-  const out = tf.tidy(() => {
-    let gradSum: tf.NamedTensorMap = {};
-    let lossSum = tf.scalar(0);
-    let correctSum = tf.scalar(0);
-    splitBatch(batch, accumulationSteps).forEach((micro, i) => {
-      const dropoutSeed = Rng.derive(seed, 'dropout', step, i).nextUint32();
-      const { x, y } = batchTensors(micro);
-      let correct: tf.Scalar | undefined;
-      const { value, grads } = tf.variableGrads(() => {
-        const result = lossAndCorrect(model.forward(x, { training: true, seed: dropoutSeed }), y, labelSmoothing);
-        correct = tf.keep(result.correct);
-        return result.loss;
-      }, params);
-      for (const [name, grad] of Object.entries(grads)) {
-        const previous = gradSum[name];
-        gradSum[name] = previous ? tf.add(previous, grad) : grad;
-        if (previous) {
-          previous.dispose();
-          grad.dispose();
-        }
-      }
-      lossSum = tf.add(lossSum, value);
-      correctSum = tf.add(correctSum, correct!);
-      correct!.dispose();
-    });
-    if (accumulationSteps > 1) gradSum = Object.fromEntries(Object.entries(gradSum).map(([k, g]) => [k, tf.div(g, accumulationSteps)]));
-    const grads = gradSum;
-    const needNorm = measureNorms || gradClipNorm !== null;
-    const gradNorm = needNorm ? globalNorm(Object.values(grads)) : tf.scalar(Number.NaN);
-    const clipped = gradClipNorm === null ? grads : clipByGlobalNorm(grads, gradNorm, gradClipNorm);
-    const before = measureNorms ? params.map((p) => p.clone()) : [];
-    optimizer.applyGradients(clipped);
-    const updateNorm = measureNorms ? globalNorm(params.map((p, i) => tf.sub(p, before[i]))) : tf.scalar(Number.NaN);
-    return { loss: tf.div(lossSum, accumulationSteps), correct: correctSum, gradNorm, updateNorm };
-  });
+  const grads = count > 1 ? Object.fromEntries(Object.entries(sums.grads).map(([k, g]) => [k, tf.div(g, count)])) : sums.grads;
+  const needNorm = measureNorms || gradClipNorm !== null;
+  const gradNorm = needNorm ? globalNorm(Object.values(grads)) : tf.scalar(Number.NaN);
+  const clipped = gradClipNorm === null ? grads : clipByGlobalNorm(grads, gradNorm, gradClipNorm);
+  const before = measureNorms ? params.map((p) => p.clone()) : [];
+  optimizer.applyGradients(clipped);
+  const updateNorm = measureNorms ? globalNorm(params.map((p, i) => tf.sub(p, before[i]))) : tf.scalar(Number.NaN);
+  return { loss: tf.div(sums.loss, count), correct: sums.correct, gradNorm, updateNorm };
+}
+
+/** Reads (and disposes) the scalars applySums returns. */
+export function readStepResult(out: ReturnType<typeof applySums>): StepResult {
   const [loss, correct, gradNorm, updateNorm] = [out.loss, out.correct, out.gradNorm, out.updateNorm].map((t) => {
     const v = t.dataSync()[0];
     t.dispose();
     return v;
   });
   return { loss, correct, gradNorm, updateNorm };
+}
+
+export function trainStep(settings: StepSettings, batch: Batch, step: number, measureNorms: boolean): StepResult {
+  const { model, accumulationSteps, labelSmoothing, seed } = settings;
+  const out = tf.tidy(() => {
+    let sums: MicroGradients | null = null;
+    splitBatch(batch, accumulationSteps).forEach((micro, i) => {
+      sums = addMicroBatch(sums, microBatchGradients(model, micro, dropoutSeedFor(seed, step, i), labelSmoothing));
+    });
+    return applySums(settings, sums!, accumulationSteps, measureNorms);
+  });
+  return readStepResult(out);
 }

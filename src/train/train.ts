@@ -16,6 +16,7 @@ import { runLoop, type StopRequest } from './loop.js';
 import { buildPlan, disposePlan } from './plan.js';
 import { checkRunDirectory, prepareRunDirectory, runDirectoryFor, runPaths, type RunPaths } from './run-dir.js';
 import { staticProblems } from './static-checks.js';
+import { startWorkers, type WorkerPool } from './workers/index.js';
 
 export interface TrainOptions {
   /** `key.path=value` overrides, as on the command line. */
@@ -56,7 +57,9 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
   checkRunDirectory(dir, mode);
 
   const plan = await buildPlan(config, log);
+  const stop = options.stop ?? { signal: null };
   let paths: RunPaths | undefined;
+  let workers: WorkerPool | undefined;
   try {
     const resumeFrom = resumeDir ? newestValidCheckpoint(runPaths(resumeDir).checkpoints, log) : undefined;
     if (resumeDir && !resumeFrom) log(`no usable checkpoint in ${runPaths(resumeDir).checkpoints}; starting from step 0`);
@@ -68,14 +71,16 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
       `${config.model.name}: ${plan.model.parameterCount.toLocaleString('en-US')} parameters, ${formatFlops(plan.model.flopsPerExample)} per example; ` +
         `${config.data.name}: ${plan.dataset.train.size} train examples; ${plan.resolvedOptimizer.name}, ${plan.totalSteps} steps of ${config.train.batchSize}`,
     );
+    workers = await startWorkers(plan, log);
     const progress = createProgress(options.progress ?? config.log.progress, config.log.everySteps, log);
-    const stop = options.stop ?? { signal: null };
-    const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop, pauseAtStep: options.pauseAtStep });
+    const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop, pauseAtStep: options.pauseAtStep, workers });
     return { summary, runDir: paths.dir };
   } catch (error) {
     if (paths) markFailed(paths.summary, error);
     throw error;
   } finally {
+    // Worker threads end with the run, whichever way it ends (a live thread would keep the process up).
+    await workers?.close();
     disposePlan(plan);
   }
 }
