@@ -8,7 +8,7 @@ import type * as tf from '@tensorflow/tfjs';
 import type { Batch } from '../../data/dataset.js';
 import { EXIT, UserError } from '../../errors.js';
 import type { Model } from '../../models/model.js';
-import { readFlat, sharedFloats, slotOf, writeFlat, type ParamLayout } from './layout.js';
+import { readFlat, sharedFloats, slotOf, writeFlat } from './layout.js';
 import type { StepRequest, WorkerInit, WorkerReply } from './messages.js';
 
 /** A worker thread failed or vanished: the run ends with status failed (exit 1). */
