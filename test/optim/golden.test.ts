@@ -1,6 +1,7 @@
-// Every golden trajectory, every step, every element, on cpu and wasm, fused and op by op.
+// Every golden trajectory, every step, every element, on cpu and wasm, through the SIMD kernels,
+// the fused JS loop and op by op.
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   applyStep,
   BACKENDS,
@@ -10,6 +11,7 @@ import {
   loadGoldenCases,
   optimizerForCase,
   PATHS,
+  selectImplementation,
   useBackend,
   type GoldenCase,
 } from './helpers.js';
@@ -43,7 +45,9 @@ describe.each(BACKENDS)('on the %s backend', (backend) => {
   beforeAll(async () => {
     await useBackend(backend);
   });
-  describe.each(PATHS)('$label', ({ fused }) => {
+  describe.each(PATHS)('$label', ({ fused, implementation }) => {
+    beforeAll(() => selectImplementation(implementation));
+    afterAll(() => selectImplementation(undefined));
     it.each(cases.map((c) => [c.file, c] as const))('%s follows the reference trajectory', (_file, c) => {
       runCase(c, fused);
     });
