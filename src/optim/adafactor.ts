@@ -318,6 +318,90 @@ export const adafactorRule: UpdateRule<AdafactorHyper> = {
       factoredFinish(p, g, pOut, mIn, mOut, l * R * C, R, C, rowOut, l * R, colFactor, scale, decay, hasM, b1, c1);
     }
   },
+
+  // The same passes with the SIMD kernels (assembly/optim.ts), float32 per element, float64 sums.
+  // Rank >= 2, per [R, C] slice: g → row factors and column sums; g → Σu²; then p, g (, m) → p'
+  // (, m'). Σp² for RMS(p) is one more pass over p, skipped when the update that produced p
+  // summed p'² on its way out (`io.memo`: the usual case in training).
+  simd(io, shape, h) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    if (n === 0) return;
+    const k = io.kernels;
+    const hasM = h.hasFirstMoment;
+    const vAt = hasM ? 1 : 0;
+    const [P, G, POut] = [io.param, io.grad, io.out[0]];
+    const M = hasM ? io.state[0] : -1;
+    const MOut = hasM ? io.out[1] : -1;
+    const b2 = f(h.beta2t);
+    const c2 = f(1 - h.beta2t);
+    const eps1 = f(h.epsilon1);
+    const b1 = f(h.beta1);
+    const c1 = f(1 - h.beta1);
+    let alpha = h.stepSize;
+    if (h.scaleParameter) {
+      let ssP = io.memo.paramSumOfSquares;
+      if (ssP === undefined) {
+        let sum = 0;
+        io.stream([P], [], 0, n, 1, (at, count) => (sum += k.sumOfSquares(at(P), count)));
+        ssP = sum;
+      }
+      alpha *= Math.max(h.epsilon2, f(f(Math.sqrt(ssP)) / Math.sqrt(n)));
+    }
+    alpha = f(alpha);
+    const decay = f(-h.weightDecay * alpha);
+    const clipOf = (ssU: number): number => Math.max(f(f(f(Math.sqrt(ssU)) / Math.sqrt(n)) / h.clipThreshold), 1);
+    const finishIns = hasM ? [P, G, M] : [P, G];
+    const finishOuts = hasM ? [POut, MOut] : [POut];
+    let ssP = 0;
+
+    if (shape.length < 2) {
+      const [V, VOut] = [io.state[vAt], io.out[vAt + 1]];
+      let ssU = 0;
+      io.stream([G, V], [VOut, POut], 0, n, 1, (at, count) => {
+        ssU += k.adafactorVector(at(G), at(V), at(VOut), at(POut), count, b2, c2, eps1);
+      });
+      const scale = alpha / clipOf(ssU);
+      // The raw update waits in p' between the passes.
+      io.stream([P, POut, ...(hasM ? [M] : [])], finishOuts, 0, n, 1, (at, count) => {
+        ssP += k.adafactorVectorFinish(at(P), at(POut), hasM ? at(M) : 0, hasM ? at(MOut) : 0, count,
+          scale, decay, hasM, b1, c1);
+      });
+      io.memo.outSumOfSquares = ssP;
+      return;
+    }
+    const C = shape[shape.length - 1];
+    const R = shape[shape.length - 2];
+    const L = n / (R * C);
+    const rowIn = io.whole(io.state[vAt]);
+    const colIn = io.whole(io.state[vAt + 1]);
+    const rowOut = io.whole(io.out[vAt + 1]);
+    const colOut = io.whole(io.out[vAt + 2]);
+    const colSum = io.scratch(8 * C);
+    const colFactor = io.scratch(4 * C);
+    const row = (first: number): number => 4 * (first / C); // byte offset of element `first`'s row
+    let ssU = 0;
+    for (let l = 0; l < L; l++) {
+      k.zero(colSum, 8 * C);
+      io.stream([G], [], l * R * C, R * C, C, (at, count, first) =>
+        k.adafactorRowSums(at(G), count / C, C, rowIn + row(first), rowOut + row(first), colSum, b2, c2, eps1),
+      );
+      k.adafactorColumns(colIn + 4 * l * C, colSum, colOut + 4 * l * C, colFactor, R, C, b2, c2);
+      const mean = k.rowMean(rowOut + 4 * l * R, R);
+      io.stream([G], [], l * R * C, R * C, C, (at, count, first) => {
+        ssU += k.adafactorSumU2(at(G), count / C, C, rowOut + row(first), mean, colFactor);
+      });
+    }
+    const scale = alpha / clipOf(ssU);
+    for (let l = 0; l < L; l++) {
+      k.columnFactors(colOut + 4 * l * C, colFactor, C);
+      const mean = k.rowMean(rowOut + 4 * l * R, R);
+      io.stream(finishIns, finishOuts, l * R * C, R * C, C, (at, count, first) => {
+        ssP += k.adafactorFinish(at(P), at(G), at(POut), hasM ? at(M) : 0, hasM ? at(MOut) : 0, count / C, C,
+          rowOut + row(first), mean, colFactor, scale, decay, hasM, b1, c1);
+      });
+    }
+    io.memo.outSumOfSquares = ssP;
+  },
 };
 registerRule(adafactorRule);
 

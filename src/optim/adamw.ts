@@ -82,6 +82,21 @@ export const adamwRule: UpdateRule<AdamWHyper> = {
       pOut[i] = f(p[i] * decay) - (stepSize * mi) / (Math.sqrt(vi) * invBc2Sqrt + eps);
     }
   },
+
+  // The same maths in float32 SIMD (assembly/optim.ts: adamw), one pass, rounded op by op as
+  // PyTorch does: denom = √v / √(1 − β2^t) + ε, p ← p·decay − stepSize·(m / denom).
+  simd(io, shape, h) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const [p, g, m, v, pOut, mOut, vOut] = [io.param, io.grad, io.state[0], io.state[1], io.out[0], io.out[1], io.out[2]];
+    const decay = f(1 - h.lr * h.weightDecay);
+    const stepSize = f(h.lr / (1 - Math.pow(h.beta1, h.t)));
+    const bc2 = f(Math.sqrt(1 - Math.pow(h.beta2, h.t)));
+    const [b1, c1, b2, c2, eps] = [f(h.beta1), f(1 - h.beta1), f(h.beta2), f(1 - h.beta2), f(h.epsilon)];
+    io.stream([p, g, m, v], [pOut, mOut, vOut], 0, n, 1, (at, count) =>
+      io.kernels.adamw(at(p), at(g), at(m), at(v), at(pOut), at(mOut), at(vOut), count,
+        decay, stepSize, b1, c1, b2, c2, bc2, eps),
+    );
+  },
 };
 registerRule(adamwRule);
 

@@ -46,10 +46,11 @@ export interface CommonOptions {
    */
   weightDecayExclude?: WeightDecayExclude;
   /**
-   * `'auto'` (default): one fused pass per variable on `cpu` and `wasm`, tfjs ops elsewhere
-   * (webgl, tensorflow, …). `true`: always fused (throws on a backend without the fused kernel).
-   * `false`: always tfjs ops. Non-float32 variables always take tfjs ops. A runtime choice: not
-   * part of `getConfig`.
+   * `'auto'` (default): one fused kernel per variable on `cpu` and `wasm` (the WebAssembly SIMD
+   * kernels where they can run, else a fused JS loop: see `fusedImplementation`), tfjs ops
+   * elsewhere (webgl, tensorflow, …). `true`: always fused (throws on a backend without the fused
+   * kernel). `false`: always tfjs ops. Non-float32 variables always take tfjs ops. A runtime
+   * choice: not part of `getConfig`.
    */
   fused?: FusedMode;
 }

@@ -79,6 +79,17 @@ export const lionRule: UpdateRule<LionHyper> = {
       mOut[i] = mi * b2 + gi * c2;
     }
   },
+
+  // The same maths in float32 SIMD (assembly/optim.ts: lion), one pass.
+  simd(io, shape, h) {
+    const n = shape.reduce((a, b) => a * b, 1);
+    const [p, g, m, pOut, mOut] = [io.param, io.grad, io.state[0], io.out[0], io.out[1]];
+    const decay = f(1 - h.lr * h.weightDecay);
+    const [lr, b1, c1, b2, c2] = [f(h.lr), f(h.beta1), f(1 - h.beta1), f(h.beta2), f(1 - h.beta2)];
+    io.stream([p, g, m], [pOut, mOut], 0, n, 1, (at, count) =>
+      io.kernels.lion(at(p), at(g), at(m), at(pOut), at(mOut), count, decay, lr, b1, c1, b2, c2),
+    );
+  },
 };
 registerRule(lionRule);
 

@@ -1,5 +1,6 @@
-// Every golden trajectory, every step, every element, on cpu and wasm, fused and op by op.
-import { beforeAll, describe, expect, it } from 'vitest';
+// Every golden trajectory, every step, every element, on cpu and wasm, through the SIMD kernels,
+// the fused JS loop and op by op.
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   applyStep,
   BACKENDS,
@@ -9,6 +10,7 @@ import {
   loadGoldenCases,
   optimizerForCase,
   PATHS,
+  selectImplementation,
   useBackend,
   type GoldenCase,
 } from './helpers.js';
@@ -42,7 +44,9 @@ describe.each(BACKENDS)('on the %s backend', (backend) => {
   beforeAll(async () => {
     await useBackend(backend);
   });
-  describe.each(PATHS)('$label', ({ fused }) => {
+  describe.each(PATHS)('$label', ({ fused, implementation }) => {
+    beforeAll(() => selectImplementation(implementation));
+    afterAll(() => selectImplementation(undefined));
     it.each(cases.map((c) => [c.file, c] as const))('%s follows the reference trajectory', (_file, c) => {
       runCase(c, fused);
     });

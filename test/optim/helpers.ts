@@ -5,12 +5,36 @@ import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { Adafactor, AdamW, Lion, type OptimizerAdapter } from '../../src/optim/index.js';
+import { FUSED_BACKENDS, fusedImplementation, setFusedImplementation, type FusedImplementation } from '../../src/optim/kernel.js';
 
 export const BACKENDS = ['cpu', 'wasm'] as const;
-export const PATHS = [
-  { label: 'fused', fused: true },
-  { label: 'op-by-op', fused: false },
-] as const;
+
+export interface UpdatePath {
+  label: string;
+  fused: boolean;
+  /** The fused implementation forced (undefined: op by op). */
+  implementation: FusedImplementation | undefined;
+}
+
+/** Every way an update runs: the SIMD kernels, the fused JS loop, tfjs ops. */
+export const PATHS: readonly UpdatePath[] = [
+  { label: 'fused SIMD', fused: true, implementation: 'simd' },
+  { label: 'fused JS loop', fused: true, implementation: 'js' },
+  { label: 'op-by-op', fused: false, implementation: undefined },
+];
+
+/**
+ * Makes the fused kernels of every backend run `implementation` (undefined: the default), and
+ * fails if 'simd' was asked for where the SIMD kernels cannot run on the current backend (a
+ * silent fallback to the JS loop would leave them untested).
+ */
+export function selectImplementation(implementation: FusedImplementation | undefined): void {
+  for (const backend of FUSED_BACKENDS) setFusedImplementation(backend, implementation ?? 'auto');
+  const backend = tf.getBackend();
+  if (implementation === 'simd' && fusedImplementation(backend) !== 'simd') {
+    throw new Error(`the SIMD kernels do not run on the ${backend} backend (npm run build:kernels?)`);
+  }
+}
 
 export async function useBackend(name: string): Promise<void> {
   const ok = await tf.setBackend(name);

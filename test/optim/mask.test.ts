@@ -1,8 +1,8 @@
 // Weight-decay masks: excluded variables are not decayed, all others are.
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileDecayMask } from '../../src/optim/index.js';
-import { makeOptimizer, PATHS, useBackend, type OptimizerKind } from './helpers.js';
+import { makeOptimizer, PATHS, selectImplementation, useBackend, type OptimizerKind } from './helpers.js';
 
 beforeAll(async () => {
   await useBackend('cpu');
@@ -35,7 +35,9 @@ describe('name patterns', () => {
   });
 });
 
-describe.each(PATHS)('$label path', ({ fused }) => {
+describe.each(PATHS)('$label path', ({ fused, implementation }) => {
+  beforeAll(() => selectImplementation(implementation));
+  afterAll(() => selectImplementation(undefined));
   // With zero gradients every optimizer's update is zero, leaving only the decay p ← p·(1 − lr·wd).
   const options: Record<OptimizerKind, Record<string, unknown>> = {
     lion: { learningRate: 0.1, weightDecay: 0.5 },

@@ -1,13 +1,15 @@
 // tf.memory().numTensors stays flat over 100 steps, for each optimizer and path; dispose frees all.
 import * as tf from '@tensorflow/tfjs';
-import { beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS, KINDS, makeOptimizer, PATHS, useBackend } from './helpers.js';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { BACKENDS, KINDS, makeOptimizer, PATHS, selectImplementation, useBackend } from './helpers.js';
 
 describe.each(BACKENDS)('on the %s backend', (backend) => {
   beforeAll(async () => {
     await useBackend(backend);
   });
-  describe.each(PATHS)('$label path', ({ fused }) => {
+  describe.each(PATHS)('$label path', ({ fused, implementation }) => {
+    beforeAll(() => selectImplementation(implementation));
+    afterAll(() => selectImplementation(undefined));
     it.each(KINDS)('%s keeps the tensor count flat over 100 steps', (kind) => {
       const start = tf.memory().numTensors;
       const shapes = [[7], [5, 4], [2, 3, 4], [2, 2, 3, 2]];

@@ -1,8 +1,18 @@
-// The fused kernel and the tfjs-op path are two independent implementations of each rule:
-// they must agree on shapes of rank 0 to 4, gradient scales 1e-6 to 1e3 and zero gradients.
+// The SIMD kernels, the fused JS loop and the tfjs-op path are independent implementations of each
+// rule: they must agree on shapes of rank 0 to 4, gradient scales 1e-6 to 1e3 and zero gradients.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { BACKENDS, disposeAll, firstMismatch, makeOptimizer, useBackend, type OptimizerKind } from './helpers.js';
+import {
+  BACKENDS,
+  disposeAll,
+  firstMismatch,
+  makeOptimizer,
+  PATHS,
+  selectImplementation,
+  useBackend,
+  type OptimizerKind,
+  type UpdatePath,
+} from './helpers.js';
 
 const SHAPES: Record<string, number[]> = {
   scalar: [],
@@ -23,12 +33,13 @@ const CONFIGS: Array<[string, OptimizerKind, Record<string, unknown>]> = [
 
 type GradFn = (name: string, shape: number[], step: number) => tf.Tensor;
 
-function trajectory(kind: OptimizerKind, options: Record<string, unknown>, fused: boolean, grad: GradFn): Float32Array[] {
+function trajectory(kind: OptimizerKind, options: Record<string, unknown>, path: UpdatePath, grad: GradFn): Float32Array[] {
+  selectImplementation(path.implementation);
   const vars: Record<string, tf.Variable> = {};
   for (const [name, shape] of Object.entries(SHAPES)) {
     vars[name] = tf.variable(tf.randomNormal(shape, 0, 0.5, 'float32', 11), true, `paths.${name}`);
   }
-  const opt = makeOptimizer(kind, { ...options, fused });
+  const opt = makeOptimizer(kind, { ...options, fused: path.fused });
   try {
     for (let k = 0; k < 8; k++) {
       const grads: tf.NamedTensorMap = {};
@@ -40,18 +51,20 @@ function trajectory(kind: OptimizerKind, options: Record<string, unknown>, fused
   } finally {
     opt.dispose();
     disposeAll(vars);
+    selectImplementation(undefined);
   }
 }
 
 function expectPathsAgree(kind: OptimizerKind, options: Record<string, unknown>, grad: GradFn): void {
-  const fused = trajectory(kind, options, true, grad);
-  const ops = trajectory(kind, options, false, grad);
+  const [simd, js, ops] = PATHS.map((path) => trajectory(kind, options, path, grad));
   const names = Object.keys(SHAPES);
-  fused.forEach((got, i) => {
-    const problem = firstMismatch(got, ops[i]);
-    if (problem !== null) throw new Error(`variable ${names[i]}: ${problem}`);
-    expect(got.every(Number.isFinite)).toBe(true);
-  });
+  for (const [label, fused] of [['SIMD', simd], ['JS loop', js]] as const) {
+    fused.forEach((got, i) => {
+      const problem = firstMismatch(got, ops[i]);
+      if (problem !== null) throw new Error(`${label}, variable ${names[i]}: ${problem}`);
+      expect(got.every(Number.isFinite)).toBe(true);
+    });
+  }
 }
 
 describe.each(BACKENDS)('on the %s backend', (backend) => {
@@ -60,13 +73,13 @@ describe.each(BACKENDS)('on the %s backend', (backend) => {
   });
 
   describe.each(CONFIGS)('%s', (_label, kind, options) => {
-    it.each([1e-6, 1e-3, 1, 1e3])('fused and op-by-op paths agree with gradients of scale %s', (scale) => {
+    it.each([1e-6, 1e-3, 1, 1e3])('fused (SIMD, JS loop) and op-by-op paths agree with gradients of scale %s', (scale) => {
       expectPathsAgree(kind, options, (name, shape, k) =>
         tf.mul(tf.randomNormal(shape, 0, 1, 'float32', 100 * k + name.length), scale),
       );
     });
 
-    it('fused and op-by-op paths agree with zero gradients, also mixed with nonzero steps', () => {
+    it('fused (SIMD, JS loop) and op-by-op paths agree with zero gradients, also mixed with nonzero steps', () => {
       expectPathsAgree(kind, options, (name, shape, k) =>
         k === 3 && name === 'kernel' ? tf.randomNormal(shape, 0, 1, 'float32', k) : tf.zeros(shape),
       );

@@ -3,7 +3,7 @@
 // wasm memory would be invisible to the backend's cached matMul weights).
 import * as tf from '@tensorflow/tfjs';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { KINDS, makeOptimizer, PATHS, useBackend, type OptimizerKind } from './helpers.js';
+import { KINDS, makeOptimizer, PATHS, selectImplementation, useBackend, type OptimizerKind } from './helpers.js';
 
 const OPTIONS: Record<OptimizerKind, Record<string, unknown>> = {
   lion: { learningRate: 3e-3, weightDecay: 0.1, weightDecayExclude: ['*bias*'] },
@@ -30,7 +30,9 @@ describe('on the wasm backend', () => {
   });
   afterAll(() => tf.dispose([x, y]));
 
-  describe.each(PATHS)('$label path', ({ fused }) => {
+  describe.each(PATHS)('$label path', ({ fused, implementation }) => {
+    beforeAll(() => selectImplementation(implementation));
+    afterAll(() => selectImplementation(undefined));
     it.each(KINDS)('%s lowers the loss of a tfjs-layers model trained with model.fit', async (kind) => {
       const optimizer = makeOptimizer(kind, { ...OPTIONS[kind], fused });
       const model = buildModel();
