@@ -7,11 +7,14 @@
  *      with the ratio lion-train / PyTorch.
  *   2. Memory bandwidth (a STREAM-like copy and triad in this process) and each optimizer's update GB/s
  *      as a fraction of it (bench/optim.ts).
- *   3. Steady-state memory: RSS and tensor count over many steps of the tiny ViT.
- *   4. train.workers: the MLP and the tiny ViT on wasm, one thread against two (the batch split in two
+ *   3. configs/vit.yaml's step with Lion, AdamW and Adafactor, interleaved (Lion should be fastest).
+ *   4. A profile of that step: forward, backward, update, and its kernels by time (tf.profile).
+ *   5. Steady-state memory: RSS and tensor count over many steps of the tiny ViT.
+ *   6. train.workers: the MLP and the tiny ViT on wasm, one thread against two (the batch split in two
  *      equal micro-batches, so an odd batch size is rounded up), interleaved round by round.
  * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
- * --no-torch --no-optim --no-memory --memory-steps=2000 --no-workers --workers-rounds=7
+ * --no-torch --no-optim --no-vit-optimizers --no-profile --no-memory --memory-steps=2000 --no-workers
+ * --workers-rounds=7
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -28,7 +31,8 @@ import type { InputSpec, Model } from '../src/models/model.js';
 import { modelFamily } from '../src/models/registry.js';
 import { createOptimizer } from '../src/optim/factory.js';
 import { Rng } from '../src/random.js';
-import { trainStep, type StepSettings } from '../src/train/step.js';
+import { batchTensors, trainStep, type StepSettings } from '../src/train/step.js';
+import { lossAndCorrect } from '../src/train/task.js';
 import { layoutOf } from '../src/train/workers/layout.js';
 import { trainStepWithWorkers, WorkerPool } from '../src/train/workers/index.js';
 import { benchOptimizers, probeBandwidth } from './optim.js';
@@ -260,8 +264,117 @@ async function benchWorkers(): Promise<void> {
   console.log(`\n${table(rows)}`);
 }
 
+/** The ViT of configs/vit.yaml on wasm with a random batch of its batch size, trained by `optimizer`. */
+function vitCase(optimizerName: RunConfig['optimizer']['name']) {
+  const config = loadConfig(`${ROOT}configs/vit.yaml`).config;
+  const spec: InputSpec = { kind: 'image', shape: [28, 28, 1], classes: 10 };
+  const model = modelFamily('vit').build(config.model as never, spec, 1);
+  const optimizer = createOptimizer({
+    resolved: optimizerOptions({ ...config.optimizer, name: optimizerName }),
+    multiplier: () => 1,
+    weightDecayExclude: config.optimizer.weightDecayExclude,
+  });
+  const settings: StepSettings = { model, optimizer, accumulationSteps: 1, gradClipNorm: null, labelSmoothing: 0, seed: 1 };
+  const batch = randomBatch(spec, config.train.batchSize, Rng.derive(1, 'bench'));
+  const dispose = () => {
+    optimizer.dispose();
+    model.dispose();
+  };
+  return { config, model, optimizer, settings, batch, dispose };
+}
+
+/** configs/vit.yaml's step with each optimizer, interleaved round by round: Lion should be the fastest. */
+async function benchOptimizersOnVit(): Promise<void> {
+  const steps = Number(option('steps', '20'));
+  const rounds = Number(option('rounds', '5'));
+  console.log(`\n## configs/vit.yaml's step by optimizer (wasm, ${rounds} interleaved rounds of ${steps} steps, median)\n`);
+  await initBackend('wasm');
+  const names = ['lion', 'adamw', 'adafactor'] as const;
+  const samples = names.map(() => [] as number[]);
+  // Parameter names are global: one model alive at a time, so each round builds each case afresh.
+  for (let r = 0; r < rounds; r++) {
+    for (const [i, name] of names.entries()) {
+      const c = vitCase(name);
+      const warmup = 3;
+      for (let s = 0; s < steps + warmup; s++) {
+        const start = performance.now();
+        trainStep(c.settings, c.batch, s, false);
+        if (s >= warmup) samples[i].push(performance.now() - start);
+      }
+      c.dispose();
+    }
+  }
+  const lion = median(samples[0]);
+  const rows: (string | number)[][] = [['optimizer', 'ms/step', 'steps/s', 'Lion steps/s ÷ this']];
+  names.forEach((name, i) => {
+    const ms = median(samples[i]);
+    rows.push([name, ms, 1000 / ms, `${(ms / lion).toFixed(3)}`]);
+  });
+  console.log(table(rows));
+}
+
+/**
+ * Where a ViT step's time goes: forward alone, forward + backward, the whole step (the optimizer
+ * update is the difference), then every kernel of one step by total time (tf.profile).
+ */
+async function profileVitStep(): Promise<void> {
+  const steps = Number(option('steps', '20'));
+  console.log(`\n## Where configs/vit.yaml's step goes (wasm, Lion, median of ${steps} steps)\n`);
+  await initBackend('wasm');
+  const c = vitCase('lion');
+  const params = [...c.model.params.values()];
+  const timed = (f: () => void) => {
+    for (let i = 0; i < 3; i++) f();
+    const samples: number[] = [];
+    for (let i = 0; i < steps; i++) {
+      const start = performance.now();
+      f();
+      samples.push(performance.now() - start);
+    }
+    return median(samples);
+  };
+  const { x, y } = batchTensors(c.batch);
+  const forward = timed(() => tf.tidy(() => void c.model.forward(x, { training: true, seed: 1 }).dataSync()));
+  const backward = timed(() =>
+    tf.tidy(() => {
+      const { grads } = tf.variableGrads(() => lossAndCorrect(c.model.forward(x, { training: true, seed: 1 }), y, 0).loss, params);
+      for (const g of Object.values(grads)) g.dataSync();
+    }),
+  );
+  let step = 0;
+  const whole = timed(() => void trainStep(c.settings, c.batch, step++, false));
+  const rows: (string | number)[][] = [['phase', 'ms', 'share of the step']];
+  const share = (ms: number) => `${((100 * ms) / whole).toFixed(0)}%`;
+  rows.push(['forward', forward, share(forward)]);
+  rows.push(['backward (gradients)', backward - forward, share(backward - forward)]);
+  rows.push(['optimizer update and the rest', whole - backward, share(whole - backward)]);
+  rows.push(['whole step', whole, '100%']);
+  console.log(table(rows));
+
+  const profile = await tf.profile(() => void trainStep(c.settings, c.batch, step++, false));
+  const byKernel = new Map<string, { ms: number; calls: number }>();
+  // tf.profile also lists named op scopes (customGrad's, fused ops') around kernels: keep the kernels.
+  for (const k of profile.kernels.filter((kernel) => tf.getKernel(kernel.name, 'wasm') !== undefined)) {
+    const entry = byKernel.get(k.name) ?? { ms: 0, calls: 0 };
+    entry.ms += typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    entry.calls += 1;
+    byKernel.set(k.name, entry);
+  }
+  const total = [...byKernel.values()].reduce((a, b) => a + b.ms, 0);
+  const top = [...byKernel.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12);
+  const kernelRows: (string | number)[][] = [['kernel', 'calls', 'ms', 'share of kernel time']];
+  for (const [name, { ms, calls }] of top) kernelRows.push([name, calls, ms, `${((100 * ms) / total).toFixed(0)}%`]);
+  const calls = [...byKernel.values()].reduce((a, b) => a + b.calls, 0);
+  console.log(`\nkernels of one step, by time (${total.toFixed(1)} ms in ${calls} kernel calls; profiling adds its own overhead):\n`);
+  console.log(table(kernelRows));
+  tf.dispose([x, y]);
+  c.dispose();
+}
+
 console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}`);
 if (!flag('no-models')) await benchModels();
 if (!flag('no-optim')) await benchOptimizerBandwidth();
+if (!flag('no-vit-optimizers')) await benchOptimizersOnVit();
+if (!flag('no-profile')) await profileVitStep();
 if (!flag('no-memory')) await benchMemory();
 if (!flag('no-workers')) await benchWorkers();
