@@ -81,6 +81,11 @@ export type AdafactorHyper = {
 
 const f = Math.fround;
 
+/** The update's per-step coefficients rounded to float32, as the JS loop and the SIMD kernels both use them. */
+function float32Coefficients(h: AdafactorHyper) {
+  return { b2: f(h.beta2t), c2: f(1 - h.beta2t), eps1: f(h.epsilon1), b1: f(h.beta1), c1: f(1 - h.beta1) };
+}
+
 const rms = (x: tf.Tensor): tf.Tensor => tf.div(tf.norm(x), Math.sqrt(x.size));
 
 // Column factors of one [R, C] slice; reused between calls (grown as needed).
@@ -286,11 +291,7 @@ export const adafactorRule: UpdateRule<AdafactorHyper> = {
     const vAt = hasM ? 1 : 0;
     const mIn = hasM ? state[0] : p; // (unused without β1)
     const mOut = hasM ? out[1] : pOut;
-    const b2 = f(h.beta2t);
-    const c2 = f(1 - h.beta2t);
-    const eps1 = f(h.epsilon1);
-    const b1 = f(h.beta1);
-    const c1 = f(1 - h.beta1);
+    const { b2, c2, eps1, b1, c1 } = float32Coefficients(h);
     let alpha = h.stepSize;
     if (h.scaleParameter) alpha *= Math.max(h.epsilon2, f(f(Math.sqrt(sumOfSquares(p))) / Math.sqrt(n)));
     alpha = f(alpha);
@@ -332,11 +333,7 @@ export const adafactorRule: UpdateRule<AdafactorHyper> = {
     const [P, G, POut] = [io.param, io.grad, io.out[0]];
     const M = hasM ? io.state[0] : -1;
     const MOut = hasM ? io.out[1] : -1;
-    const b2 = f(h.beta2t);
-    const c2 = f(1 - h.beta2t);
-    const eps1 = f(h.epsilon1);
-    const b1 = f(h.beta1);
-    const c1 = f(1 - h.beta1);
+    const { b2, c2, eps1, b1, c1 } = float32Coefficients(h);
     let alpha = h.stepSize;
     if (h.scaleParameter) {
       let ssP = io.memo.paramSumOfSquares;
