@@ -31,8 +31,7 @@ import type { InputSpec, Model } from '../src/models/model.js';
 import { modelFamily } from '../src/models/registry.js';
 import { createOptimizer } from '../src/optim/factory.js';
 import { Rng } from '../src/random.js';
-import { batchTensors, trainStep, type StepSettings } from '../src/train/step.js';
-import { lossAndCorrect } from '../src/train/task.js';
+import { batchTensors, microBatchGradients, trainStep, type StepSettings } from '../src/train/step.js';
 import { layoutOf } from '../src/train/workers/layout.js';
 import { trainStepWithWorkers, WorkerPool } from '../src/train/workers/index.js';
 import { benchOptimizers, probeBandwidth } from './optim.js';
@@ -196,24 +195,30 @@ async function benchOptimizerBandwidth(): Promise<void> {
 
 async function benchMemory(): Promise<void> {
   const steps = Number(option('memory-steps', '2000'));
-  console.log(`\n## Steady state over ${steps} steps of the tiny ViT (wasm): tensors and RSS\n`);
+  console.log(`\n## Steady state over ${steps} steps of configs/vit.yaml's ViT (wasm, Lion): tensors, memory, speed\n`);
   await initBackend('wasm');
-  const config = loadConfig(`${ROOT}configs/vit.yaml`).config;
-  const spec: InputSpec = { kind: 'image', shape: [28, 28, 1], classes: 10 };
-  const model = modelFamily('vit').build(config.model as never, spec, 1);
-  const optimizer = createOptimizer({ resolved: optimizerOptions(config.optimizer), multiplier: () => 1, weightDecayExclude: config.optimizer.weightDecayExclude });
-  const settings = { model, optimizer, accumulationSteps: 1, gradClipNorm: null, labelSmoothing: 0, seed: 1 };
-  const batch = randomBatch(spec, config.train.batchSize, Rng.derive(1, 'bench'));
-  const rows: (string | number)[][] = [['step', 'tensors', 'tfjs MB', 'RSS MB', 'heap MB']];
+  const c = vitCase('lion');
+  const rows: (string | number)[][] = [['step', 'tensors', 'tfjs MB', 'RSS MB', 'heap MB', 'ms/step since last row']];
+  let since = performance.now();
+  let lastStep = 0;
+  // Fresh labels every step: a model that memorises one batch grows its activations until the
+  // arithmetic slows 2x (value-dependent, likely subnormal floats: wasm has no flush-to-zero).
+  const labels = Rng.derive(2, 'bench-labels');
   for (let i = 1; i <= steps; i++) {
-    trainStep(settings, batch, i, i % 100 === 0);
+    c.batch.y = Int32Array.from(c.batch.y, () => labels.int(10));
+    trainStep(c.settings, c.batch, i, i % 100 === 0);
     if (i === 10 || i % Math.max(1, Math.floor(steps / 8)) === 0) {
       const m = tf.memory();
       const usage = process.memoryUsage();
-      rows.push([i, m.numTensors, m.numBytes / 1e6, usage.rss / 1e6, usage.heapUsed / 1e6]);
+      const now = performance.now();
+      rows.push([i, m.numTensors, m.numBytes / 1e6, usage.rss / 1e6, usage.heapUsed / 1e6, (now - since) / (i - lastStep)]);
+      console.log(`  step ${i}: ${m.numTensors} tensors, RSS ${(usage.rss / 1e6).toFixed(1)} MB`);
+      since = now;
+      lastStep = i;
     }
   }
-  console.log(table(rows));
+  c.dispose();
+  console.log(`\n${table(rows)}`);
 }
 
 /**
@@ -322,27 +327,26 @@ async function profileVitStep(): Promise<void> {
   console.log(`\n## Where configs/vit.yaml's step goes (wasm, Lion, median of ${steps} steps)\n`);
   await initBackend('wasm');
   const c = vitCase('lion');
-  const params = [...c.model.params.values()];
-  const timed = (f: () => void) => {
-    for (let i = 0; i < 3; i++) f();
-    const samples: number[] = [];
-    for (let i = 0; i < steps; i++) {
-      const start = performance.now();
-      f();
-      samples.push(performance.now() - start);
-    }
-    return median(samples);
-  };
-  const { x, y } = batchTensors(c.batch);
-  const forward = timed(() => tf.tidy(() => void c.model.forward(x, { training: true, seed: 1 }).dataSync()));
-  const backward = timed(() =>
-    tf.tidy(() => {
-      const { grads } = tf.variableGrads(() => lossAndCorrect(c.model.forward(x, { training: true, seed: 1 }), y, 0).loss, params);
-      for (const g of Object.values(grads)) g.dataSync();
-    }),
-  );
+  const { x } = batchTensors(c.batch);
   let step = 0;
-  const whole = timed(() => void trainStep(c.settings, c.batch, step++, false));
+  const phases: (() => void)[] = [
+    () => tf.tidy(() => void c.model.forward(x, { training: true, seed: 1 }).dataSync()),
+    // The step's own forward + backward (wasm runs kernels synchronously: no readback needed).
+    () => tf.tidy(() => void microBatchGradients(c.model, c.batch, 1, 0).correct.dispose()),
+    () => void trainStep(c.settings, c.batch, step++, false),
+  ];
+  // Interleaved rounds, so that a machine whose speed drifts shifts every phase alike.
+  const samples = phases.map(() => [] as number[]);
+  for (let r = 0; r < 5; r++) {
+    for (const [i, phase] of phases.entries()) {
+      for (let s = 0; s < Math.ceil(steps / 5) + 2; s++) {
+        const start = performance.now();
+        phase();
+        if (s >= 2) samples[i].push(performance.now() - start);
+      }
+    }
+  }
+  const [forward, backward, whole] = samples.map(median);
   const rows: (string | number)[][] = [['phase', 'ms', 'share of the step']];
   const share = (ms: number) => `${((100 * ms) / whole).toFixed(0)}%`;
   rows.push(['forward', forward, share(forward)]);
@@ -367,7 +371,7 @@ async function profileVitStep(): Promise<void> {
   const calls = [...byKernel.values()].reduce((a, b) => a + b.calls, 0);
   console.log(`\nkernels of one step, by time (${total.toFixed(1)} ms in ${calls} kernel calls; profiling adds its own overhead):\n`);
   console.log(table(kernelRows));
-  tf.dispose([x, y]);
+  x.dispose();
   c.dispose();
 }
 
