@@ -68,7 +68,11 @@ export function parseYamlText(text: string, file: string): YamlSource {
   const firstSyntaxError = doc.errors.find((e) => e.code !== 'DUPLICATE_KEY');
   const problems: ConfigProblem[] = doc.errors
     .filter((error) => error.code === 'DUPLICATE_KEY' || error === firstSyntaxError)
-    .map((error) => ({ where: at(error.pos[0]), path: '', message: yamlErrorMessage(error.code, error.message) }));
+    .map((error) => ({
+      where: at(error.pos[0]),
+      path: error.code === 'DUPLICATE_KEY' ? pathKey(keyPathAt(doc.contents, error.pos[0]) ?? []) : '',
+      message: yamlErrorMessage(error.code, error.message),
+    }));
   if (problems.length > 0) throw new ConfigError(problems);
 
   const root = doc.contents;
@@ -100,9 +104,28 @@ export function parseYamlText(text: string, file: string): YamlSource {
   return { file, data: data as Record<string, unknown>, origins };
 }
 
+/** The path of the mapping key that starts at `offset` (where the parser reports a duplicate key). */
+function keyPathAt(node: unknown, offset: number, path: (string | number)[] = []): (string | number)[] | undefined {
+  if (isMap(node)) {
+    for (const pair of node.items) {
+      const key = pair.key as Node | null;
+      const name = isScalar(key) ? String(key.value) : '?';
+      if (key?.range?.[0] === offset) return [...path, name];
+      const found = keyPathAt(pair.value, offset, [...path, name]);
+      if (found) return found;
+    }
+  } else if (isSeq(node)) {
+    for (const [i, item] of node.items.entries()) {
+      const found = keyPathAt(item, offset, [...path, i]);
+      if (found) return found;
+    }
+  }
+  return undefined;
+}
+
 function yamlErrorMessage(code: string, message: string): string {
   const first = message.split('\n')[0].replace(/ at line \d+, column \d+:?$/, '');
-  if (code === 'DUPLICATE_KEY') return `duplicate key: ${first}`;
+  if (code === 'DUPLICATE_KEY') return 'duplicate key: YAML map keys must be unique';
   return `YAML syntax error: ${first}`;
 }
 
