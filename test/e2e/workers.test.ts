@@ -1,4 +1,5 @@
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasStackTrace, runCli, startCli, tempDir, type CliResult } from '../helpers/cli.js';
@@ -84,6 +85,16 @@ describe('train.workers 2', () => {
     const summary = readRun(dir).summary;
     expect(summary.status).toBe('interrupted');
     expect(readFileSync(join(dir, 'checkpoints/latest'), 'utf8').trim()).toBe(`step-${String(summary.steps).padStart(6, '0')}`);
+  });
+
+  it('says when there are more threads than cores, and still trains as one thread would', async () => {
+    const threads = availableParallelism() + 1;
+    const set = [`train.accumulationSteps=${threads}`, `train.batchSize=${8 * threads}`, 'train.steps=6', 'train.evalEvery=3'];
+    const [many, one] = await Promise.all([exits(args('many', ...set, `train.workers=${threads}`)), exits(args('one-many', ...set))]);
+    expect(many.code, many.stderr).toBe(0);
+    expect(many.stderr).toContain(`train.workers ${threads}: this machine has ${threads - 1} core${threads > 2 ? 's' : ''}, so its threads take turns`);
+    expect(one.stderr).not.toContain('take turns');
+    expect(trajectory('many')).toEqual(trajectory('one-many'));
   });
 
   it('refuses worker counts that are not a whole divisor of accumulationSteps, located, with exit 2', () => {

@@ -1,4 +1,5 @@
 /** train.workers: data-parallel steps over worker threads (see step.ts for the maths, pool.ts for the threads). */
+import { availableParallelism } from 'node:os';
 import type { Plan } from '../plan.js';
 import { layoutOf } from './layout.js';
 import { WorkerPool } from './pool.js';
@@ -16,6 +17,10 @@ export async function startWorkers(plan: Plan, log: (line: string) => void): Pro
   if (plan.backend.name === 'gpu' || plan.backend.name === 'node') {
     log(`train.workers ${train.workers}: not used on the ${plan.backend.name} backend (it uses every core by itself); training on one thread`);
     return undefined;
+  }
+  const cores = availableParallelism();
+  if (train.workers > cores) {
+    log(`train.workers ${train.workers}: this machine has ${cores} core${cores > 1 ? 's' : ''}, so its threads take turns (any train.workers that divides accumulationSteps gives the same numbers)`);
   }
   const share = train.accumulationSteps / train.workers;
   const started = performance.now();
