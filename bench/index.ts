@@ -27,14 +27,15 @@ import { optimizerOptions } from '../src/config/optimizer-options.js';
 import type { RunConfig } from '../src/config/types.generated.js';
 import type { Batch } from '../src/data/dataset.js';
 import { dataFamily } from '../src/data/registry.js';
-import type { InputSpec, Model } from '../src/models/model.js';
+import type { InputSpec } from '../src/models/model.js';
 import { modelFamily } from '../src/models/registry.js';
 import { createOptimizer } from '../src/optim/factory.js';
 import { Rng } from '../src/random.js';
 import { batchTensors, microBatchGradients, trainStep, type StepSettings } from '../src/train/step.js';
 import { layoutOf } from '../src/train/workers/layout.js';
 import { trainStepWithWorkers, WorkerPool } from '../src/train/workers/index.js';
-import { benchOptimizers, probeBandwidth } from './optim.js';
+import { markdownTable } from '../src/telemetry/table.js';
+import { benchOptimizers, median } from './optim.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHIPPED: Record<string, string> = {
@@ -50,7 +51,6 @@ function option(name: string, fallback: string): string {
 }
 const flag = (name: string) => process.argv.includes(`--${name}`);
 
-const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 
 /** The model's input as the dataset would give it, without needing the dataset on disk. */
 async function inputSpecFor(config: RunConfig): Promise<InputSpec> {
@@ -84,22 +84,38 @@ interface Case {
   spec: InputSpec;
 }
 
-/** ms per training step of lion-train on the current backend (median of `steps` after warm-up). */
-function timeSteps(c: Case, steps: number, warmup: number): { ms: number; model: Model } {
-  const model = modelFamily(c.config.model.name).build(c.config.model as never, c.spec, 1);
-  const resolved = optimizerOptions(c.config.optimizer);
-  const optimizer = createOptimizer({ resolved, multiplier: () => 1, weightDecayExclude: c.config.optimizer.weightDecayExclude });
-  const settings = { model, optimizer, accumulationSteps: 1, gradClipNorm: null, labelSmoothing: 0, seed: 1 };
-  const batch = randomBatch(c.spec, c.config.train.batchSize, Rng.derive(1, 'bench'));
+/**
+ * A model and optimizer built as a run builds them (the optimizer named, or the config's), with a
+ * random batch of `batchSize` (default the config's), ready to time.
+ */
+function trainable(config: RunConfig, spec: InputSpec, options: { optimizer?: RunConfig['optimizer']['name']; batchSize?: number } = {}) {
+  const model = modelFamily(config.model.name).build(config.model as never, spec, 1);
+  const optimizer = createOptimizer({
+    resolved: optimizerOptions({ ...config.optimizer, name: options.optimizer ?? config.optimizer.name }),
+    multiplier: () => 1,
+    weightDecayExclude: config.optimizer.weightDecayExclude,
+  });
+  const settings = (accumulationSteps = 1): StepSettings => ({ model, optimizer, accumulationSteps, gradClipNorm: null, labelSmoothing: 0, seed: 1 });
+  const batch = randomBatch(spec, options.batchSize ?? config.train.batchSize, Rng.derive(1, 'bench'));
+  const dispose = () => {
+    optimizer.dispose();
+    model.dispose();
+  };
+  return { model, settings, batch, dispose };
+}
+
+/** ms per training step of lion-train on the current backend (median of `steps` after warm-up), and FLOPs per step. */
+function timeSteps(c: Case, steps: number, warmup: number): { ms: number; flops: number } {
+  const t = trainable(c.config, c.spec);
   const samples: number[] = [];
   for (let i = 0; i < warmup + steps; i++) {
     const start = performance.now();
-    trainStep(settings, batch, i, false);
+    trainStep(t.settings(), t.batch, i, false);
     if (i >= warmup) samples.push(performance.now() - start);
   }
-  optimizer.dispose();
-  model.dispose();
-  return { ms: median(samples), model };
+  const flops = t.model.flopsPerExample * c.config.train.batchSize;
+  t.dispose();
+  return { ms: median(samples), flops };
 }
 
 class TorchWorker {
@@ -125,10 +141,10 @@ class TorchWorker {
   }
 }
 
+/** A padded Markdown table from a header row and rows of cells (numbers to 2 decimals below 10, else 1). */
 function table(rows: (string | number)[][]): string {
-  const cells = rows.map((r) => r.map((c) => (typeof c === 'number' ? (Number.isInteger(c) ? String(c) : c.toFixed(c < 10 ? 2 : 1)) : c)));
-  const widths = cells[0].map((_, i) => Math.max(...cells.map((r) => r[i].length)));
-  return cells.map((r, j) => `| ${r.map((c, i) => (j === 0 || i === 0 ? c.padEnd(widths[i]) : c.padStart(widths[i]))).join(' | ')} |`).join('\n');
+  const cell = (c: string | number) => (typeof c === 'number' ? (Number.isInteger(c) ? String(c) : c.toFixed(c < 10 ? 2 : 1)) : c);
+  return markdownTable({ headers: rows[0].map(cell), rows: rows.slice(1).map((r) => r.map(cell)), padded: true });
 }
 
 async function benchModels(): Promise<void> {
@@ -166,9 +182,9 @@ async function benchModels(): Promise<void> {
       const theirs: number[] = [];
       let flops = 0;
       for (let r = 0; r < rounds; r++) {
-        const { ms, model } = timeSteps(c, n, r === 0 ? 3 : 1);
-        ours.push(ms);
-        flops = model.flopsPerExample * c.config.train.batchSize;
+        const timed = timeSteps(c, n, r === 0 ? 3 : 1);
+        ours.push(timed.ms);
+        flops = timed.flops;
         if (typeof torch !== 'string' && backend !== 'cpu') theirs.push(await torch.time(c, n, r === 0 ? 3 : 1));
       }
       const ms = median(ours);
@@ -183,14 +199,8 @@ async function benchModels(): Promise<void> {
 
 async function benchOptimizerBandwidth(): Promise<void> {
   console.log('\n## Optimizer updates against memory bandwidth (10M parameters, fused path)\n');
-  const probe = probeBandwidth();
-  console.log(`memory bandwidth from JS: copy ${probe.copyGBs.toFixed(2)} GB/s, triad ${probe.scaleAddGBs.toFixed(2)} GB/s`);
-  const result = await benchOptimizers({ sizes: [10_000_000], backends: ['wasm', 'cpu'], paths: ['fused'], repeats: 5 });
-  const rows: (string | number)[][] = [['backend', 'optimizer', 'ms/update', 'GB/s', 'of copy', 'of triad', 'state MB']];
-  for (const r of result.rows) {
-    rows.push([r.backend, r.optimizer, r.msPerUpdate, r.gbPerSecond, `${((100 * r.gbPerSecond) / probe.copyGBs).toFixed(0)}%`, `${((100 * r.gbPerSecond) / probe.scaleAddGBs).toFixed(0)}%`, r.stateBytes / 1e6]);
-  }
-  console.log(table(rows));
+  // benchOptimizers probes the bandwidth in this process and prints both tables.
+  await benchOptimizers({ sizes: [10_000_000], backends: ['wasm', 'cpu'], paths: ['fused'], repeats: 5 });
 }
 
 async function benchMemory(): Promise<void> {
@@ -206,7 +216,7 @@ async function benchMemory(): Promise<void> {
   const labels = Rng.derive(2, 'bench-labels');
   for (let i = 1; i <= steps; i++) {
     c.batch.y = Int32Array.from(c.batch.y, () => labels.int(10));
-    trainStep(c.settings, c.batch, i, i % 100 === 0);
+    trainStep(c.settings(), c.batch, i, i % 100 === 0);
     if (i === 10 || i % Math.max(1, Math.floor(steps / 8)) === 0) {
       const m = tf.memory();
       const usage = process.memoryUsage();
@@ -235,16 +245,13 @@ async function benchWorkers(): Promise<void> {
     const config = loadConfig(`${ROOT}${SHIPPED[name]}`).config;
     const spec: InputSpec = name === 'mlp' ? { kind: 'vector', shape: [784], classes: 10 } : { kind: 'image', shape: [28, 28, 1], classes: 10 };
     const batchSize = config.train.batchSize + (config.train.batchSize % 2);
-    const model = modelFamily(config.model.name).build(config.model as never, spec, 1);
-    const optimizer = createOptimizer({ resolved: optimizerOptions(config.optimizer), multiplier: () => 1, weightDecayExclude: config.optimizer.weightDecayExclude });
+    const { model, settings, batch, dispose } = trainable(config, spec, { batchSize });
     const pool = await WorkerPool.start({ threads: 2, share: 1, backend: 'wasm', model: config.model, spec, labelSmoothing: 0, seed: 1, layout: layoutOf(model) });
-    const settings = (accumulationSteps: number): StepSettings => ({ model, optimizer, accumulationSteps, gradClipNorm: null, labelSmoothing: 0, seed: 1 });
     const variants = [
       { threads: 1, accumulationSteps: 1, step: (i: number) => trainStep(settings(1), batch, i, false) },
       { threads: 1, accumulationSteps: 2, step: (i: number) => trainStep(settings(2), batch, i, false) },
       { threads: 2, accumulationSteps: 2, step: (i: number) => trainStepWithWorkers(settings(2), pool, batch, i, false) },
     ];
-    const batch = randomBatch(spec, batchSize, Rng.derive(1, 'bench'));
     const samples = variants.map(() => [] as number[]);
     let step = 0;
     for (let r = 0; r < rounds; r++) {
@@ -257,8 +264,7 @@ async function benchWorkers(): Promise<void> {
       }
     }
     await pool.close();
-    optimizer.dispose();
-    model.dispose();
+    dispose();
     const base = median(samples[0]);
     variants.forEach((variant, v) => {
       const ms = median(samples[v]);
@@ -269,23 +275,9 @@ async function benchWorkers(): Promise<void> {
   console.log(`\n${table(rows)}`);
 }
 
-/** The ViT of configs/vit.yaml on wasm with a random batch of its batch size, trained by `optimizer`. */
-function vitCase(optimizerName: RunConfig['optimizer']['name']) {
-  const config = loadConfig(`${ROOT}configs/vit.yaml`).config;
-  const spec: InputSpec = { kind: 'image', shape: [28, 28, 1], classes: 10 };
-  const model = modelFamily('vit').build(config.model as never, spec, 1);
-  const optimizer = createOptimizer({
-    resolved: optimizerOptions({ ...config.optimizer, name: optimizerName }),
-    multiplier: () => 1,
-    weightDecayExclude: config.optimizer.weightDecayExclude,
-  });
-  const settings: StepSettings = { model, optimizer, accumulationSteps: 1, gradClipNorm: null, labelSmoothing: 0, seed: 1 };
-  const batch = randomBatch(spec, config.train.batchSize, Rng.derive(1, 'bench'));
-  const dispose = () => {
-    optimizer.dispose();
-    model.dispose();
-  };
-  return { config, model, optimizer, settings, batch, dispose };
+/** The ViT of configs/vit.yaml with a random batch of its batch size, trained by `optimizer`. */
+function vitCase(optimizer: RunConfig['optimizer']['name']) {
+  return trainable(loadConfig(`${ROOT}configs/vit.yaml`).config, { kind: 'image', shape: [28, 28, 1], classes: 10 }, { optimizer });
 }
 
 /** configs/vit.yaml's step with each optimizer, interleaved round by round: Lion should be the fastest. */
@@ -303,7 +295,7 @@ async function benchOptimizersOnVit(): Promise<void> {
       const warmup = 3;
       for (let s = 0; s < steps + warmup; s++) {
         const start = performance.now();
-        trainStep(c.settings, c.batch, s, false);
+        trainStep(c.settings(), c.batch, s, false);
         if (s >= warmup) samples[i].push(performance.now() - start);
       }
       c.dispose();
@@ -327,13 +319,13 @@ async function profileVitStep(): Promise<void> {
   console.log(`\n## Where configs/vit.yaml's step goes (wasm, Lion, median of ${steps} steps)\n`);
   await initBackend('wasm');
   const c = vitCase('lion');
-  const { x } = batchTensors(c.batch);
+  const { x, y } = batchTensors(c.batch);
   let step = 0;
   const phases: (() => void)[] = [
     () => tf.tidy(() => void c.model.forward(x, { training: true, seed: 1 }).dataSync()),
     // The step's own forward + backward (wasm runs kernels synchronously: no readback needed).
     () => tf.tidy(() => void microBatchGradients(c.model, c.batch, 1, 0).correct.dispose()),
-    () => void trainStep(c.settings, c.batch, step++, false),
+    () => void trainStep(c.settings(), c.batch, step++, false),
   ];
   // Interleaved rounds, so that a machine whose speed drifts shifts every phase alike.
   const samples = phases.map(() => [] as number[]);
@@ -355,7 +347,7 @@ async function profileVitStep(): Promise<void> {
   rows.push(['whole step', whole, '100%']);
   console.log(table(rows));
 
-  const profile = await tf.profile(() => void trainStep(c.settings, c.batch, step++, false));
+  const profile = await tf.profile(() => void trainStep(c.settings(), c.batch, step++, false));
   const byKernel = new Map<string, { ms: number; calls: number }>();
   // tf.profile also lists named op scopes (customGrad's, fused ops') around kernels: keep the kernels.
   for (const k of profile.kernels.filter((kernel) => tf.getKernel(kernel.name, 'wasm') !== undefined)) {
@@ -371,7 +363,7 @@ async function profileVitStep(): Promise<void> {
   const calls = [...byKernel.values()].reduce((a, b) => a + b.calls, 0);
   console.log(`\nkernels of one step, by time (${total.toFixed(1)} ms in ${calls} kernel calls; profiling adds its own overhead):\n`);
   console.log(table(kernelRows));
-  x.dispose();
+  tf.dispose([x, y]);
   c.dispose();
 }
 

@@ -41,6 +41,7 @@ import '@tensorflow/tfjs-backend-wasm';
 import { Adafactor, AdamW, Lion, type OptimizerAdapter } from '../src/optim/index.js';
 import { fusedImplementation, setFusedImplementation, type FusedBackend } from '../src/optim/kernel.js';
 import { PrivateHeap } from '../src/optim/simd.js';
+import { markdownTable } from '../src/telemetry/table.js';
 
 export type BenchOptimizer = 'lion' | 'adamw' | 'adafactor';
 export type BenchPath = 'fused' | 'simd' | 'js' | 'op';
@@ -105,7 +106,7 @@ const TIME_BUDGET_MS = 4000;
 
 const BYTES_PER_ELEMENT: Record<BenchOptimizer, number> = { lion: 5 * 4, adamw: 7 * 4, adafactor: 3 * 4 };
 
-function median(xs: number[]): number {
+export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
   const mid = s.length >> 1;
   return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
@@ -274,27 +275,33 @@ const pct = (x: number): string => (Number.isFinite(x) ? `${(100 * x).toFixed(0)
 
 export function formatBenchTable(result: BenchOptimizersResult): string {
   const { probes, rows } = result;
+  const gb = (x: number) => x.toFixed(2);
   const lines = ['memory bandwidth probes (best run, GB/s):', ''];
-  lines.push('| floats | JS copy | JS triad | wasm copy | wasm triad | JS fresh copy |');
-  lines.push('|-------:|--------:|---------:|----------:|-----------:|--------------:|');
-  for (const p of probes) {
-    lines.push(
-      `| ${`${p.elements / 1e6}M`.padStart(6)} | ${p.copyGBs.toFixed(2).padStart(7)} | ${p.scaleAddGBs.toFixed(2).padStart(8)} | ` +
-        `${p.wasmCopyGBs.toFixed(2).padStart(9)} | ${p.wasmTriadGBs.toFixed(2).padStart(10)} | ${p.freshCopyGBs.toFixed(2).padStart(13)} |`,
-    );
-  }
-  lines.push('');
-  lines.push('| params | backend | optimizer | path   | ms/update | GB/s  | of JS copy | of wasm copy | of fresh copy | state MB |');
-  lines.push('|-------:|---------|-----------|--------|----------:|------:|-----------:|-------------:|--------------:|---------:|');
-  for (const r of rows) {
-    const path = `${r.path === 'fused' ? `fused:${r.implementation}` : r.path}${r.auto ? '*' : ''}`;
-    lines.push(
-      `| ${`${r.params / 1e6}M`.padStart(6)} | ${r.backend.padEnd(7)} | ${r.optimizer.padEnd(9)} | ${path.padEnd(6)} | ` +
-        `${r.msPerUpdate.toFixed(1).padStart(9)} | ${r.gbPerSecond.toFixed(2).padStart(5)} | ` +
-        `${pct(r.fractionOfCopy).padStart(10)} | ${pct(r.fractionOfWasmCopy).padStart(12)} | ` +
-        `${pct(r.fractionOfFreshCopy).padStart(13)} | ${(r.stateBytes / 1e6).toFixed(2).padStart(8)} |`,
-    );
-  }
+  lines.push(
+    markdownTable({
+      headers: ['floats', 'JS copy', 'JS triad', 'wasm copy', 'wasm triad', 'JS fresh copy'],
+      rows: probes.map((p) => [`${p.elements / 1e6}M`, gb(p.copyGBs), gb(p.scaleAddGBs), gb(p.wasmCopyGBs), gb(p.wasmTriadGBs), gb(p.freshCopyGBs)]),
+      padded: true,
+    }),
+    '',
+    markdownTable({
+      headers: ['params', 'backend', 'optimizer', 'path', 'ms/update', 'GB/s', 'of JS copy', 'of wasm copy', 'of fresh copy', 'state MB'],
+      align: ['right', 'left', 'left', 'left', 'right', 'right', 'right', 'right', 'right', 'right'],
+      rows: rows.map((r) => [
+        `${r.params / 1e6}M`,
+        r.backend,
+        r.optimizer,
+        `${r.path === 'fused' ? `fused:${r.implementation}` : r.path}${r.auto ? '*' : ''}`,
+        r.msPerUpdate.toFixed(1),
+        gb(r.gbPerSecond),
+        pct(r.fractionOfCopy),
+        pct(r.fractionOfWasmCopy),
+        pct(r.fractionOfFreshCopy),
+        (r.stateBytes / 1e6).toFixed(2),
+      ]),
+      padded: true,
+    }),
+  );
   lines.push("(* = what fused: 'auto' runs; Adafactor's kernel moves 5-6 × 4N bytes, not the 3 × 4N counted)");
   // Lion : AdamW : Adafactor update time, per backend, size and path.
   const ratios: string[] = [];

@@ -7,6 +7,8 @@ export interface Table {
   rows: string[][];
   /** Per column; default: left for the first column, right for the others. */
   align?: Align[];
+  /** Markdown only: pad cells to their column's width, so the source reads as a table too. */
+  padded?: boolean;
 }
 
 function alignments(table: Table): Align[] {
@@ -27,12 +29,14 @@ export function textTable(table: Table): string {
 
 export function markdownTable(table: Table): string {
   const align = alignments(table);
-  const cell = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
-  return [
-    `| ${table.headers.map(cell).join(' | ')} |`,
-    `|${align.map((a) => (a === 'right' ? '---:' : ':---')).join('|')}|`,
-    ...table.rows.map((row) => `| ${row.map(cell).join(' | ')} |`),
-  ].join('\n');
+  const escape = (text: string) => text.replace(/\|/g, '\\|').replace(/\n/g, ' ');
+  const headers = table.headers.map(escape);
+  const rows = table.rows.map((row) => row.map(escape));
+  const widths = table.padded ? headers.map((h, i) => Math.max(h.length, 4, ...rows.map((row) => (row[i] ?? '').length))) : headers.map(() => 0);
+  const pad = (text: string, i: number) => (align[i] === 'right' ? text.padStart(widths[i]) : text.padEnd(widths[i]));
+  const line = (cells: string[]) => `| ${cells.map(pad).join(' | ')} |`;
+  const rule = align.map((a, i) => (a === 'right' ? `${'-'.repeat(Math.max(widths[i] - 1, 3))}:` : `:${'-'.repeat(Math.max(widths[i] - 1, 3))}`));
+  return [line(headers), `|${rule.map((r) => (table.padded ? ` ${r} ` : r)).join('|')}|`, ...rows.map(line)].join('\n');
 }
 
 /** Four significant digits, no exponent for everyday sizes: 0.9219, 12.35, 0.0003, 1.235e+06. */
