@@ -100,32 +100,23 @@ export function buildCharts(runs: readonly RunData[], labels: readonly string[])
   curve('accuracy', 'elapsed', 'Accuracy against wall time');
   curve('accuracy', 'flops', 'Accuracy against FLOPs');
 
-  if (lrPoints.length > 0) {
+  /** One line per run of a per-step series (learning rate, throughput). */
+  const stepSeries = (id: string, title: string, values: object[], y: Record<string, unknown>) => {
+    if (values.length === 0) return;
     charts.push({
-      id: 'lr-step',
-      title: 'Learning rate against step',
+      id,
+      title,
       spec: {
         ...base,
-        title: 'Learning rate against step',
-        data: { values: lrPoints },
+        title,
+        data: { values },
         mark: { type: 'line', point: { size: 16 }, strokeWidth: 1.5 },
-        encoding: { x: axes.step, y: { field: 'lr', type: 'quantitative', title: 'learning rate', axis: { format: '.1e' } }, color },
+        encoding: { x: axes.step, y: { type: 'quantitative', ...y }, color },
       } as TopLevelSpec,
     });
-  }
-  if (speedPoints.length > 0) {
-    charts.push({
-      id: 'speed-step',
-      title: 'Examples per second',
-      spec: {
-        ...base,
-        title: 'Examples per second',
-        data: { values: speedPoints },
-        mark: { type: 'line', point: { size: 16 }, strokeWidth: 1.5 },
-        encoding: { x: axes.step, y: { field: 'examplesPerSecond', type: 'quantitative', title: 'examples / s' }, color },
-      } as TopLevelSpec,
-    });
-  }
+  };
+  stepSeries('lr-step', 'Learning rate against step', lrPoints, { field: 'lr', title: 'learning rate', axis: { format: '.1e' } });
+  stepSeries('speed-step', 'Examples per second', speedPoints, { field: 'examplesPerSecond', title: 'examples / s' });
   const memory = runs
     .map((run, i) => ({ run: labels[i], optimizer: run.summary.optimizer, bytes: run.summary.optimizerStateBytes, text: `${run.summary.optimizer}: ${formatBytes(run.summary.optimizerStateBytes)}` }))
     .filter((m) => finite(m.bytes));
