@@ -26,7 +26,8 @@ const shellQuote = (arg: string) => `'${arg.replace(/'/g, `'\\''`)}'`;
 export function startInTerminal(args: string[], size: { cols: number; rows?: number }): TerminalSession {
   const rows = size.rows ?? 40;
   const term = new xterm.Terminal({ cols: size.cols, rows, scrollback: 10_000, allowProposedApi: true, convertEol: false });
-  const command = `stty cols ${size.cols} rows ${rows}; exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`;
+  // -echo: typed keys (Ctrl-C) are not echoed onto the screen being read.
+  const command = `stty cols ${size.cols} rows ${rows} -echo; exec ${[process.execPath, BIN, ...args].map(shellQuote).join(' ')}`;
   const child = spawn('script', ['-qfec', command, '/dev/null'], { cwd: ROOT, env: { ...process.env, TERM: 'xterm-256color' }, stdio: ['pipe', 'pipe', 'pipe'] });
   let pending = Promise.resolve();
   const write = (chunk: Buffer) => {
