@@ -59,7 +59,9 @@ export async function main(argv: string[]): Promise<number> {
     .alias('v', 'version')
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((message, error) => {
-      // Throwing stops yargs before any handler runs.
+      // Throwing stops yargs before any handler runs. yargs rethrows an option's coerce error as its own
+      // YError (the type lost): every YError is a usage error.
+      if (error?.name === 'YError') throw new UsageError(error.message);
       throw error ?? new UsageError(message);
     })
     .exitProcess(false);
