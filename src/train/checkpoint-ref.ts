@@ -33,6 +33,6 @@ export function checkpointsFor(checkpointsDir: string, runDir: string, ref: Chec
     return [best];
   }
   const name = checkpointName(ref);
-  if (!available.includes(name)) throw new UserError(`${runDir} has no checkpoint at step ${ref} (checkpoints at steps: ${steps()}; or name latest or best)`, EXIT.usage);
+  if (!available.includes(name)) throw new UserError(`${runDir} has no checkpoint at step ${ref} (checkpoints at steps: ${steps()}); name one of those, latest or best`, EXIT.usage);
   return [name];
 }

@@ -172,7 +172,7 @@ describe('checkpoints named by step, latest or best', () => {
       ['-3', /--step must be a step number/],
       ['1.5', /--step must be a step number/],
       ['newest', /--step must be a step number/],
-      ['25', /has no checkpoint at step 25 \(checkpoints at steps: 10, 20, 30, 40; or name latest or best\)/],
+      ['25', /has no checkpoint at step 25 \(checkpoints at steps: 10, 20, 30, 40\); name one of those, latest or best$/m],
     ] as const) {
       const { result } = exported(step);
       expect(result.code, step).toBe(2);
