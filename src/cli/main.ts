@@ -5,6 +5,7 @@ import { ConfigError, formatProblem } from '../config/index.js';
 import { EXIT, UserError } from '../errors.js';
 import { exportCommand } from './commands/export.js';
 import { printConfigCommand } from './commands/print-config.js';
+import { programCommand } from './commands/program.js';
 import { regressCommand } from './commands/regress.js';
 import { reportCommand } from './commands/report.js';
 import { runsCommand } from './commands/runs.js';
@@ -50,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(reportCommand)
     .command(runsCommand)
     .command(sampleCommand)
+    .command(programCommand)
     .demandCommand(1, 'Give a config file (lion-train configs/vit.yaml) or a command; see --help')
     .strict()
     .version(packageVersion())
