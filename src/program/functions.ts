@@ -80,7 +80,9 @@ export const FUNCTIONS: readonly FunctionSpec[] = [
     infix: '/',
     guard: 'y = 0 gives x·1e8; y = −1e-8 gives ±inf',
   }),
-  binary('power', 'x^y', (x, y) => `Math.pow(${x}, ${y})`, { guard: 'negative x with non-integer y: NaN; 0^negative: inf' }),
+  binary('power', 'x^y', (x, y) => `powOf(${x}, ${y})`, {
+    guard: 'as C pow and jnp.power: 1^y = 1 (y NaN too), (−1)^±inf = 1; negative x with non-integer y: NaN; 0^negative: inf',
+  }),
   binary('maximum', 'max(x, y)', (x, y) => `Math.max(${x}, ${y})`, { commutative: true, guard: 'NaN if either is NaN' }),
   binary('minimum', 'min(x, y)', (x, y) => `Math.min(${x}, ${y})`, { commutative: true, guard: 'NaN if either is NaN' }),
   unary('abs', '|x|', (x) => `Math.abs(${x})`),
@@ -182,6 +184,11 @@ export function signOf(x: number): number {
   return x !== x ? x : Number(x > 0) - Number(x < 0);
 }
 
+/** x^y as C's pow (and so jnp.power): JS's `**` gives NaN for 1^NaN and (−1)^±inf, C gives 1. */
+export function powOf(x: number, y: number): number {
+  return x === 1 || (x === -1 && (y === Infinity || y === -Infinity)) ? 1 : Math.pow(x, y);
+}
+
 type ScalarFn = (...args: number[]) => number;
 
 const scalarFns = new Map<string, ScalarFn>();
@@ -189,7 +196,7 @@ for (const f of FUNCTIONS) {
   if (f.js === undefined) continue;
   const params = f.params.map((_, i) => `a${i}`);
   // Built from the same template as the fused loop, so folding and the loop agree bit for bit.
-  scalarFns.set(f.name, new Function('signOf', `return (${params.join(', ')}) => ${f.js(...params)};`)(signOf) as ScalarFn);
+  scalarFns.set(f.name, new Function('signOf', 'powOf', `return (${params.join(', ')}) => ${f.js(...params)};`)(signOf, powOf) as ScalarFn);
 }
 
 /**

@@ -12,7 +12,7 @@
  *
  * Arithmetic is float64 on float32 inputs, rounded to float32 when stored.
  */
-import { CONSTANTS, functionSpec, signOf } from '../functions.js';
+import { functionSpec, powOf, signOf } from '../functions.js';
 import type { Ir, IrNode } from '../ir.js';
 
 /** Index of the base scalars in the `scalars` array that `main` and `prelude` take. */
@@ -156,8 +156,8 @@ export function compileFused(ir: Ir): FusedProgram | null {
     '}',
   ].join('\n');
   const source = `const prelude = ${preludeSource};\nconst main = ${mainSource};`;
-  const build = new Function('signOf', 'CONSTANTS', `'use strict';\n${source}\nreturn { prelude, main };`);
-  const built = build(signOf, CONSTANTS) as Pick<FusedProgram, 'prelude' | 'main'>;
+  const build = new Function('signOf', 'powOf', `'use strict';\n${source}\nreturn { prelude, main };`);
+  const built = build(signOf, powOf) as Pick<FusedProgram, 'prelude' | 'main'>;
   return {
     sumCount: sumPairs.length,
     reductions,

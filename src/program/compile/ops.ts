@@ -29,7 +29,12 @@ export const TENSOR_FUNCTIONS: Readonly<Record<string, TensorFn>> = {
   '-': (x, y) => tf.sub(x, y),
   '*': (x, y) => tf.mul(x, y),
   '/': (x, y) => tf.div(x, tf.add(y, 1e-8)),
-  power: (x, y) => tf.pow(x, y),
+  // As C's pow: 1^y = 1 for any y, (−1)^±inf = 1 (tf.pow differs between backends there).
+  power: (x, y) => {
+    const one = tf.logicalOr(tf.equal(x, 1), tf.logicalAnd(tf.equal(x, -1), tf.isInf(y)));
+    const p = tf.pow(x, y);
+    return tf.where(one, tf.onesLike(p), p);
+  },
   maximum: (x, y) => tf.where(tf.logicalOr(tf.isNaN(x), tf.isNaN(y)), tf.add(x, y), tf.maximum(x, y)),
   minimum: (x, y) => tf.where(tf.logicalOr(tf.isNaN(x), tf.isNaN(y)), tf.add(x, y), tf.minimum(x, y)),
   abs,
