@@ -13,6 +13,21 @@ import { parseProgram, ProgramError, type ProgramProblem } from './parse.js';
 
 const ORDINALS = ['first', 'second', 'third', 'fourth'];
 
+/** google/automl hero/fn_lib.py's names for functions this language calls otherwise. */
+const REFERENCE_NAMES: Readonly<Record<string, string>> = {
+  interpolate: 'interp',
+  clip_by_global_norm: 'clip',
+  tree_dot: 'dot',
+  tree_cosine_sim: 'cosine_sim',
+  max: 'maximum',
+  min: 'minimum',
+};
+
+function suggestFunction(fn: string): string {
+  const known = REFERENCE_NAMES[fn];
+  return known ? ` (did you mean ${known}?)` : didYouMean(fn, CALLABLE_NAMES);
+}
+
 /** The type of every statement's target after it runs, and any problems. */
 export interface CheckResult {
   problems: ProgramProblem[];
@@ -44,7 +59,7 @@ export function checkProgram(program: Program): CheckResult {
     const argTypes = e.args.map(typeOf);
     const spec = functionSpec(e.fn);
     if (spec === undefined) {
-      problems.push({ ...e.pos, message: `unknown function '${e.fn}'${didYouMean(e.fn, CALLABLE_NAMES)}` });
+      problems.push({ ...e.pos, message: `unknown function '${e.fn}'${suggestFunction(e.fn)}` });
       return undefined;
     }
     const signature = spec.infix ? `'${spec.infix}'` : `${spec.name}(${spec.params.join(', ')})`;
