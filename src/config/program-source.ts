@@ -36,7 +36,7 @@ export function programProblems(text: string, locate: (p: ProgramProblem) => Con
 export function inlineLocator(origin: Origin | undefined, fallback: string): (p: ProgramProblem) => ConfigProblem {
   return (p) => {
     const path = `optimizer.program line ${p.line}`;
-    if (origin?.kind === 'set') return { where: `--set ${origin.text}`, path, message: `${p.column}: ${p.message}` };
+    if (origin?.kind === 'set') return { where: `--set ${origin.text}`, path, message: `column ${p.column}: ${p.message}` };
     if (origin?.kind !== 'file') return { where: fallback, path, message: p.message };
     let lines: string[] = [];
     try {

@@ -52,7 +52,11 @@ export function checkProgram(program: Program): CheckResult {
       if (t === undefined && !reported.has(e.name)) {
         reported.add(e.name);
         if (assignedLater.has(e.name)) strayState.push({ name: e.name, ...e.pos });
-        else problems.push({ ...e.pos, message: `'${e.name}' is read before it is assigned${didYouMean(e.name, [...env.keys(), ...Object.keys(CONSTANTS)])}` });
+        else {
+          // A one-letter name is one edit from every other one-letter input: no suggestion.
+          const hint = e.name.length > 1 ? didYouMean(e.name, [...env.keys(), ...Object.keys(CONSTANTS)]) : '';
+          problems.push({ ...e.pos, message: `'${e.name}' is read before it is assigned${hint}` });
+        }
       }
       return t;
     }
