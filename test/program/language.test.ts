@@ -156,3 +156,11 @@ describe('structural hash', () => {
     expect(hashOf(LION.replace('interp(g, m, 0.9)', 'interp(m, g, 0.9)'))).not.toBe(base);
   });
 });
+
+describe('the function table', () => {
+  it('is in the README as generated from the code (one table, two places)', async () => {
+    const { functionTableRows } = await import('../../src/program/table.js');
+    const readme = readFileSync(join(ROOT, 'README.md'), 'utf8');
+    for (const row of functionTableRows()) expect(readme).toContain(row);
+  });
+});
