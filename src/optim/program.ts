@@ -31,6 +31,12 @@ export interface ProgramOptions extends CommonOptions {
 }
 
 const KERNEL = 'LionTrainProgramUpdate';
+
+// tfjs-layers camel-cases strings with an underscore in a saved optimizer config (`global_norm` →
+// `globalNorm`), so getConfig stores the text with `%` and `_` percent-escaped; no program text
+// contains `%`, so unescaping what the constructor is given is always safe.
+const escapeText = (s: string): string => s.replace(/%/g, '%25').replace(/_/g, '%5F');
+const unescapeText = (s: string): string => s.replace(/%(25|5F)/g, (_m, code: string) => (code === '25' ? '%' : '_'));
 const fusedPrograms = new Map<string, { fused: FusedProgram; ir: Ir }>();
 let nextKey = 0;
 
@@ -106,7 +112,7 @@ export class ProgramOptimizer extends OptimizerAdapter<Hyper> {
     if (typeof source !== 'string' && (source === null || typeof source !== 'object' || !Array.isArray(source.statements))) {
       throw new RangeError(`${owner}: program must be program text or a parsed program, got ${describe(source)}`);
     }
-    const program = typeof source === 'string' ? checkedProgram(source) : source;
+    const program = typeof source === 'string' ? checkedProgram(unescapeText(source)) : source;
     this.programText = printProgram(program);
     this.ir = buildIr(program);
     this.fusedProgram = compileFused(this.ir);
@@ -204,7 +210,7 @@ export class ProgramOptimizer extends OptimizerAdapter<Hyper> {
   }
 
   override getConfig(): tf.serialization.ConfigDict {
-    return { learningRate: this.configLearningRate(), program: this.programText, ...this.commonConfig() };
+    return { learningRate: this.configLearningRate(), program: escapeText(this.programText), ...this.commonConfig() };
   }
 
   override dispose(): void {
