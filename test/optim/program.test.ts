@@ -102,7 +102,7 @@ it('round-trips through getConfig and fromConfig, underscores in function names 
   const opt = new ProgramOptimizer({ program: 'update = g * lr / global_norm(g)', learningRate: 0.5, weightDecayExclude: ['*.bias'] });
   const config = opt.getConfig();
   expect(JSON.stringify(config)).not.toContain('_');
-  const back = ProgramOptimizer.fromConfig(ProgramOptimizer, config);
+  const back = ProgramOptimizer.fromConfig(ProgramOptimizer, config) as ProgramOptimizer;
   expect(back.programText).toBe('update = g * lr / global_norm(g)\n');
   expect(back.getConfig()).toEqual(config);
   opt.dispose();
