@@ -5,6 +5,11 @@
  *
  *   npm run bench:optim                  (default: 1M and 10M, paths simd, js, op; a few minutes on 2 cores)
  *   npm run bench:optim -- --sizes=1e6 --backends=wasm --optimizers=lion --paths=simd,js --repeats=9
+ *   npm run bench:optim -- --sizes=1e7 --backends=wasm --optimizers=lion,lion-program --paths=js,op
+ *
+ * Optimizers: lion, adamw, adafactor (built in) and lion-program, adamw-program: the same maths as
+ * optimizer programs (ProgramOptimizer), whose fused path is the loop generated from the program
+ * (no SIMD kernel: the simd path is skipped for them).
  *
  * Paths: `simd` = the fused WebAssembly SIMD kernels (wasm: in place on the backend's heap; cpu: on
  * a private copy); `js` = the fused JS loop over Float32Arrays; `op` = tfjs ops one by one;
@@ -35,15 +40,23 @@
  * where one takes over a second).
  */
 import { performance } from 'node:perf_hooks';
+import { readFileSync } from 'node:fs';
 import { pathToFileURL } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
-import { Adafactor, AdamW, Lion, type OptimizerAdapter } from '../src/optim/index.js';
+import { Adafactor, AdamW, Lion, ProgramOptimizer, type OptimizerAdapter } from '../src/optim/index.js';
 import { fusedImplementation, setFusedImplementation, type FusedBackend } from '../src/optim/kernel.js';
 import { PrivateHeap } from '../src/optim/simd.js';
 import { markdownTable } from '../src/telemetry/table.js';
 
-export type BenchOptimizer = 'lion' | 'adamw' | 'adafactor';
+export type BenchOptimizer = 'lion' | 'adamw' | 'adafactor' | 'lion-program' | 'adamw-program';
+
+/** The optimizer-program rows: programs/lion.opt's and programs/adamw.opt's maths as ProgramOptimizer. */
+const PROGRAMS: Partial<Record<BenchOptimizer, string>> = {
+  'lion-program': 'update = interp(g, m, 0.9)\nupdate = sign(update)\nm = interp(g, m, 0.99)\nupdate = (update + w * decay * 0.1) * lr',
+  'adamw-program': readFileSync(new URL('../programs/adamw.opt', import.meta.url), 'utf8'),
+};
+const isProgram = (kind: BenchOptimizer): boolean => PROGRAMS[kind] !== undefined;
 export type BenchPath = 'fused' | 'simd' | 'js' | 'op';
 
 export interface BenchOptimizersOptions {
@@ -104,7 +117,13 @@ export interface BenchOptimizersResult {
 /** Timed updates per case are cut to fit about this much time (at least one). */
 const TIME_BUDGET_MS = 4000;
 
-const BYTES_PER_ELEMENT: Record<BenchOptimizer, number> = { lion: 5 * 4, adamw: 7 * 4, adafactor: 3 * 4 };
+const BYTES_PER_ELEMENT: Record<BenchOptimizer, number> = {
+  lion: 5 * 4,
+  adamw: 7 * 4,
+  adafactor: 3 * 4,
+  'lion-program': 5 * 4,
+  'adamw-program': 7 * 4,
+};
 
 export function median(xs: number[]): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -163,6 +182,8 @@ export function probeBandwidth(elements = 10_000_000, runs = 9): BandwidthProbe 
 }
 
 function makeOptimizer(kind: BenchOptimizer, fused: boolean): OptimizerAdapter<never> {
+  const program = PROGRAMS[kind];
+  if (program !== undefined) return new ProgramOptimizer({ program, learningRate: 1e-4, fused }) as unknown as OptimizerAdapter<never>;
   const opt =
     kind === 'lion'
       ? new Lion({ learningRate: 1e-4, weightDecay: 0.1, fused })
@@ -227,6 +248,8 @@ async function timeCases(
   const cases: Case[] = [];
   for (const optimizer of optimizers) {
     for (const path of paths) {
+      // A program's fused path is its generated JS loop whatever the implementation forced: no simd row.
+      if (isProgram(optimizer) && path === 'simd') continue;
       const name = `bench.${backend}.${optimizer}.${path}.${params}`;
       cases.push({
         optimizer,
@@ -324,7 +347,7 @@ export function formatBenchTable(result: BenchOptimizersResult): string {
 export async function benchOptimizers(opts: BenchOptimizersOptions = {}): Promise<BenchOptimizersResult> {
   const sizes = opts.sizes ?? [1_000_000, 10_000_000];
   const backends = opts.backends ?? ['cpu', 'wasm'];
-  const optimizers = opts.optimizers ?? ['lion', 'adamw', 'adafactor'];
+  const optimizers = opts.optimizers ?? ['lion', 'adamw', 'adafactor', 'lion-program', 'adamw-program'];
   const paths = opts.paths ?? ['simd', 'js', 'op'];
   const log = opts.log ?? ((line: string) => console.log(line));
   const startBackend = tf.getBackend();
@@ -350,14 +373,14 @@ export async function benchOptimizers(opts: BenchOptimizersOptions = {}): Promis
       for (const c of cases) {
         const ms = median(c.times);
         const gbPerSecond = (BYTES_PER_ELEMENT[c.optimizer] * params) / (ms * 1e6);
-        const implementation = implementationRun(backend, c.path);
+        const implementation = isProgram(c.optimizer) && c.path !== 'op' ? 'js' : implementationRun(backend, c.path);
         rows.push({
           params,
           backend,
           optimizer: c.optimizer,
           path: c.path,
           implementation,
-          auto: c.path !== 'op' && implementation === autoImpl,
+          auto: c.path !== 'op' && (isProgram(c.optimizer) || implementation === autoImpl),
           msPerUpdate: ms,
           gbPerSecond,
           fractionOfCopy: gbPerSecond / probes[s].copyGBs,

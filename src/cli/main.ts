@@ -6,6 +6,7 @@ import { closest } from '../config/suggest.js';
 import { EXIT, UserError } from '../errors.js';
 import { exportCommand } from './commands/export.js';
 import { printConfigCommand } from './commands/print-config.js';
+import { programCommand } from './commands/program.js';
 import { regressCommand } from './commands/regress.js';
 import { reportCommand } from './commands/report.js';
 import { runsCommand } from './commands/runs.js';
@@ -51,6 +52,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(reportCommand)
     .command(runsCommand)
     .command(sampleCommand)
+    .command(programCommand)
     .middleware((args) => refuseIneffectiveSet(String(args._[0] ?? ''), args.set as string[]))
     .demandCommand(1, 'Give a config file (lion-train configs/vit.yaml) or a command; see --help')
     .strict()
@@ -77,9 +79,9 @@ export async function main(argv: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
-const COMMANDS = [trainCommand, validateCommand, printConfigCommand, schemaCommand, exportCommand, regressCommand, sweepCommand, reportCommand, runsCommand, sampleCommand].map((c) => String(c.command).split(' ')[0]);
+const COMMANDS = [trainCommand, validateCommand, printConfigCommand, schemaCommand, exportCommand, regressCommand, sweepCommand, reportCommand, runsCommand, sampleCommand, programCommand].map((c) => String(c.command).split(' ')[0]);
 /** Commands that read a config, and so the only ones `--set` can change. */
-const SET_COMMANDS = ['train', 'validate', 'print-config', 'sweep'];
+const SET_COMMANDS = ['train', 'validate', 'print-config', 'sweep', 'program'];
 
 /**
  * `lion-train trian`: the first word is neither a command nor a file, and it is a command's near miss.

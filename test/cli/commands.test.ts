@@ -26,7 +26,7 @@ describe('lion-train validate', () => {
     for (const name of ['lion', 'adamw', 'adafactor']) {
       const dir = tempDir();
       try {
-        const text = readFileSync(join(ROOT, file), 'utf8').replace(/^(\s+name: )(lion|adamw|adafactor)\b/m, `$1${name}`);
+        const text = readFileSync(join(ROOT, file), 'utf8').replace(/^(\s+name: )(lion|adamw|adafactor|program)\b/m, `$1${name}`);
         expect(text).toContain(`name: ${name}`);
         const copy = join(ROOT, 'configs', `.swap-${name}-${file.split('/')[1]}`);
         writeFileSync(copy, text);
