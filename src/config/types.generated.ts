@@ -37,8 +37,14 @@ name?: string
  * Base config(s), resolved relative to this file and deep-merged under it (maps merge; lists and scalars replace).
  */
 extends?: (string | [string, ...(string)[]])
-model: ModelConfig
-data: DataConfig
+/**
+ * The network: a built-in family chosen by `name`, or your own module chosen by `module`.
+ */
+model: (ModuleModelConfig | ModelConfig)
+/**
+ * The dataset: a built-in source chosen by `name`, or your own module chosen by `module`.
+ */
+data: (ModuleDataConfig | DataConfig)
 optimizer: OptimizerConfig
 schedule: ScheduleConfig
 train: TrainConfig
@@ -46,6 +52,17 @@ checkpoint: CheckpointConfig
 log: LogConfig
 output: OutputConfig
 sweep?: SweepConfig
+}
+/**
+ * Your own model: a JavaScript module exporting a ModelFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
+ */
+export interface ModuleModelConfig {
+/**
+ * Module file (.js, .mjs, .cjs; .ts/.mts with a TypeScript loader such as tsx), relative to the config file that names it. A module outside that file's folder needs --allow-module <dir>.
+ */
+module: string
+name?: never
+[k: string]: unknown | undefined
 }
 /**
  * Multi-layer perceptron on flattened inputs.
@@ -164,6 +181,17 @@ gelu: ("sigmoid" | "tanh")
  * Dropout rate during training.
  */
 dropout: number
+}
+/**
+ * Your own data: a JavaScript module exporting a DataFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
+ */
+export interface ModuleDataConfig {
+/**
+ * Module file (.js, .mjs, .cjs; .ts/.mts with a TypeScript loader such as tsx), relative to the config file that names it. A module outside that file's folder needs --allow-module <dir>.
+ */
+module: string
+name?: never
+[k: string]: unknown | undefined
 }
 /**
  * Seeded classification data: Gaussian clusters, one per class. For tests and quick runs.
@@ -591,8 +619,14 @@ name?: string
  * Base config(s), resolved relative to this file and deep-merged under it (maps merge; lists and scalars replace).
  */
 extends?: (string | [string, ...(string)[]])
-model: InputModelConfig
-data: InputDataConfig
+/**
+ * The network: a built-in family chosen by `name`, or your own module chosen by `module`.
+ */
+model: (InputModuleModelConfig | InputModelConfig)
+/**
+ * The dataset: a built-in source chosen by `name`, or your own module chosen by `module`.
+ */
+data: (InputModuleDataConfig | InputDataConfig)
 optimizer?: InputOptimizerConfig
 schedule?: InputScheduleConfig
 train?: InputTrainConfig
@@ -600,6 +634,17 @@ checkpoint?: InputCheckpointConfig
 log?: InputLogConfig
 output?: InputOutputConfig
 sweep?: InputSweepConfig
+}
+/**
+ * Your own model: a JavaScript module exporting a ModelFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
+ */
+export interface InputModuleModelConfig {
+/**
+ * Module file (.js, .mjs, .cjs; .ts/.mts with a TypeScript loader such as tsx), relative to the config file that names it. A module outside that file's folder needs --allow-module <dir>.
+ */
+module: string
+name?: never
+[k: string]: unknown | undefined
 }
 /**
  * Multi-layer perceptron on flattened inputs.
@@ -718,6 +763,17 @@ gelu?: ("sigmoid" | "tanh")
  * Dropout rate during training.
  */
 dropout?: number
+}
+/**
+ * Your own data: a JavaScript module exporting a DataFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
+ */
+export interface InputModuleDataConfig {
+/**
+ * Module file (.js, .mjs, .cjs; .ts/.mts with a TypeScript loader such as tsx), relative to the config file that names it. A module outside that file's folder needs --allow-module <dir>.
+ */
+module: string
+name?: never
+[k: string]: unknown | undefined
 }
 /**
  * Seeded classification data: Gaussian clusters, one per class. For tests and quick runs.

@@ -1,5 +1,7 @@
 /** Dataset sources by name. Adding a source: one file here, one schema branch, one test. */
 import { Registry } from '../registry.js';
+import { loadDataComponent } from '../module-component.js';
+import type { RunConfig } from '../config/types.generated.js';
 import type { DataFamily } from './dataset.js';
 import { csv } from './csv.js';
 import { fashionMnist } from './fashion-mnist.js';
@@ -21,4 +23,10 @@ export function dataFamily(name: string): DataFamily {
 
 export function dataNames(): string[] {
   return datasets.names();
+}
+
+/** The source a config's `data` section names: a built-in by `name`, or the family its `module` exports. */
+export async function dataFamilyFor(config: RunConfig['data']): Promise<DataFamily> {
+  if ('module' in config) return (await loadDataComponent(config.module)).family;
+  return dataFamily(config.name);
 }

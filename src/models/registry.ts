@@ -1,5 +1,7 @@
 /** Model families by name. Adding a family: one file here, one schema branch, one test. */
 import { Registry } from '../registry.js';
+import { loadModelComponent } from '../module-component.js';
+import type { RunConfig } from '../config/types.generated.js';
 import type { ModelFamily } from './model.js';
 import { cnn } from './cnn.js';
 import { gpt } from './gpt.js';
@@ -16,3 +18,10 @@ export function modelFamily(name: string): ModelFamily {
 export function modelNames(): string[] {
   return models.names();
 }
+
+/** The family a config's `model` section names: a built-in by `name`, or the family its `module` exports. */
+export async function modelFamilyFor(config: RunConfig['model']): Promise<ModelFamily> {
+  if ('module' in config) return (await loadModelComponent(config.module)).family;
+  return modelFamily(config.name);
+}
+
