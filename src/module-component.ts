@@ -3,12 +3,15 @@
  * process, and check that it exports what lion-train needs before anything uses it.
  *
  * Contract: the module's default export (or a named export `family`) is the family object: a `ModelFamily`
- * (`name`, `check`, `build`) or a `DataFamily` (`name`, `describe`, `check`, `load`). An optional named export
+ * (`name`, `check`, `build`) or a `DataFamily` (`name`, `describe`, `check`, `load`); for a model, the default
+ * export may instead be a function `(options, input) → tf.LayersModel` (models/tfjs-layers.ts). An optional named export
  * `schema` is a JSON Schema (draft 2020-12) for the section's other keys (its options).
  */
 import { pathToFileURL } from 'node:url';
 import type { DataFamily } from './data/dataset.js';
-import type { ModelFamily } from './models/model.js';
+import type * as tf from '@tensorflow/tfjs';
+import type { InputSpec, ModelFamily } from './models/model.js';
+import { layersModelAsModel } from './models/tfjs-layers.js';
 import { displayPath } from './config/extends.js';
 
 export type ComponentKind = 'model' | 'data';
@@ -72,6 +75,9 @@ async function importAndCheck(path: string, kind: ComponentKind): Promise<Loaded
     throw new ComponentError(`${kind} module ${shown} failed to load: ${message}${hint}`);
   }
   const { contract, members } = MEMBERS[kind];
+  if (kind === 'model' && typeof exports.default === 'function') {
+    return { path, family: layersFactoryFamily(exports.default as LayersFactory, path), schema: checkedSchema(exports.schema, kind, shown) };
+  }
   const family = (exports.default ?? exports.family) as Record<string, unknown> | undefined;
   if (family === null || typeof family !== 'object') {
     const names = Object.keys(exports);
@@ -83,11 +89,37 @@ async function importAndCheck(path: string, kind: ComponentKind): Promise<Loaded
   if (missing.length > 0) {
     throw new ComponentError(`${kind} module ${shown} is not a ${contract}: missing ${missing.map(([member, type]) => `${member} (${type})`).join(', ')}`);
   }
-  const schema = exports.schema;
+  return { path, family, schema: checkedSchema(exports.schema, kind, shown) };
+}
+
+function checkedSchema(schema: unknown, kind: ComponentKind, shown: string): Record<string, unknown> | undefined {
   if (schema !== undefined && (schema === null || typeof schema !== 'object' || Array.isArray(schema))) {
     throw new ComponentError(`${kind} module ${shown} exports a schema that is not a JSON Schema object`);
   }
-  return { path, family, schema: schema as Record<string, unknown> | undefined };
+  return schema as Record<string, unknown> | undefined;
+}
+
+/** A model module whose default export is a function: `(options, input) → tf.LayersModel` (or a promise of one). */
+type LayersFactory = (options: Record<string, unknown>, input: InputSpec) => tf.LayersModel | Promise<tf.LayersModel>;
+
+function layersFactoryFamily(factory: LayersFactory, path: string): ModelFamily<Record<string, unknown>> {
+  const shown = displayPath(path);
+  return {
+    name: factory.name || 'layers',
+    check: () => [],
+    async prepare(config, input) {
+      const { module: _module, ...options } = config;
+      const model = await factory(options, input);
+      if (!model || typeof (model as { apply?: unknown }).apply !== 'function' || !Array.isArray((model as { trainableWeights?: unknown }).trainableWeights)) {
+        throw new Error(`the function ${shown} exports must return a tf.LayersModel (made with the tf that lion-train exports), got ${model === null ? 'null' : typeof model}`);
+      }
+      return model;
+    },
+    build(_config, input, seed, prepared) {
+      // The factory's initialisers draw unseeded numbers: parameters are re-drawn from the seed.
+      return layersModelAsModel(prepared as tf.LayersModel, input, seed, shown);
+    },
+  };
 }
 
 function describeMembers(members: Record<string, string>): string {

@@ -49,7 +49,17 @@ export function resolveModulePaths(config: Record<string, unknown>, origins: Rea
     }
     node.module = real;
   }
+  resolveModelPath(config, origins, file);
   return problems;
+}
+
+/** `model.path` (a layers model's model.json, or a module's file option) is relative to the config file that wrote it. */
+function resolveModelPath(config: Record<string, unknown>, origins: ReadonlyMap<string, Origin>, file: string): void {
+  const model = config.model as Record<string, unknown> | undefined;
+  if (!model || typeof model.path !== 'string' || isAbsolute(model.path)) return;
+  const origin = origins.get('model.path');
+  const base = origin?.kind === 'file' ? dirname(resolve(origin.file)) : origin?.kind === 'set' ? process.cwd() : dirname(resolve(file));
+  model.path = resolve(base, model.path);
 }
 
 function isInside(file: string, root: string): boolean {

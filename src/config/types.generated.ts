@@ -4,7 +4,7 @@
 /**
  * The network. `name` picks the family; each family has its own keys.
  */
-export type ModelConfig = (MlpModelConfig | VitModelConfig | CnnModelConfig | GptModelConfig)
+export type ModelConfig = (MlpModelConfig | VitModelConfig | CnnModelConfig | GptModelConfig | LayersModelConfig)
 /**
  * The dataset. `name` picks the source; each source has its own keys.
  */
@@ -181,6 +181,16 @@ gelu: ("sigmoid" | "tanh")
  * Dropout rate during training.
  */
 dropout: number
+}
+/**
+ * A TensorFlow.js Layers model: a model.json saved by tfjs `model.save()` or converted from Keras (topology, and optionally weights), trained by lion-train's loop. Trainable weights are the parameters, named by layer and weight (dense_1.kernel); a final softmax is dropped (the loss takes logits).
+ */
+export interface LayersModelConfig {
+name: "layers"
+/**
+ * model.json, relative to the config file; its weights manifest's files are read from beside it. Without weights, rank >= 2 weights are drawn from train.seed.
+ */
+path: string
 }
 /**
  * Your own data: a JavaScript module exporting a DataFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
@@ -586,7 +596,7 @@ metric: string
 /**
  * The network. `name` picks the family; each family has its own keys.
  */
-export type InputModelConfig = (InputMlpModelConfig | InputVitModelConfig | InputCnnModelConfig | InputGptModelConfig)
+export type InputModelConfig = (InputMlpModelConfig | InputVitModelConfig | InputCnnModelConfig | InputGptModelConfig | InputLayersModelConfig)
 /**
  * The dataset. `name` picks the source; each source has its own keys.
  */
@@ -763,6 +773,16 @@ gelu?: ("sigmoid" | "tanh")
  * Dropout rate during training.
  */
 dropout?: number
+}
+/**
+ * A TensorFlow.js Layers model: a model.json saved by tfjs `model.save()` or converted from Keras (topology, and optionally weights), trained by lion-train's loop. Trainable weights are the parameters, named by layer and weight (dense_1.kernel); a final softmax is dropped (the loss takes logits).
+ */
+export interface InputLayersModelConfig {
+name: "layers"
+/**
+ * model.json, relative to the config file; its weights manifest's files are read from beside it. Without weights, rank >= 2 weights are drawn from train.seed.
+ */
+path: string
 }
 /**
  * Your own data: a JavaScript module exporting a DataFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.

@@ -59,6 +59,11 @@ export interface ModelFamily<C = ModelConfig> {
   readonly name: string;
   /** Problems with this config for this input, without building anything. */
   check(config: C, input: InputKind): SpecIssue[];
+  /**
+   * Optional asynchronous work before `build` (reading files, say); its result is passed to `build` as `prepared`.
+   * Called once per model built (a fresh result each time).
+   */
+  prepare?(config: C, input: InputSpec): Promise<unknown>;
   /** Builds the model with parameters initialised from `seed` (same seed, same parameters, on every backend). */
-  build(config: C, input: InputSpec, seed: number): Model;
+  build(config: C, input: InputSpec, seed: number, prepared?: unknown): Model;
 }

@@ -5,11 +5,12 @@ import type { RunConfig } from '../config/types.generated.js';
 import type { ModelFamily } from './model.js';
 import { cnn } from './cnn.js';
 import { gpt } from './gpt.js';
+import { layers } from './tfjs-layers.js';
 import { mlp } from './mlp.js';
 import { vit } from './vit.js';
 
 const models = new Registry<ModelFamily>('model');
-models.register(mlp as ModelFamily).register(vit as ModelFamily).register(cnn as ModelFamily).register(gpt as ModelFamily);
+models.register(mlp as ModelFamily).register(vit as ModelFamily).register(cnn as ModelFamily).register(gpt as ModelFamily).register(layers as ModelFamily);
 
 export function modelFamily(name: string): ModelFamily {
   return models.get(name);

@@ -17,16 +17,26 @@ function firstLine(error: unknown): string {
   return error instanceof Error ? error.message.split('\n')[0] : String(error);
 }
 
-/** `family.build`, checked: a Model with named tf.Variables, a forward function, and counts. */
-export function buildModel(family: ModelFamily, config: RunConfig['model'], spec: InputSpec, seed: number): Model {
+/** `family.prepare` then `family.build`, checked: a Model with named tf.Variables, a forward function, and counts. */
+export async function buildModel(family: ModelFamily, config: RunConfig['model'], spec: InputSpec, seed: number): Promise<Model> {
   const module = moduleOf(config);
-  if (module === undefined) return family.build(config as never, spec, seed);
+  if (module === undefined) {
+    try {
+      const prepared = family.prepare ? await family.prepare(config as never, spec) : undefined;
+      return family.build(config as never, spec, seed, prepared);
+    } catch (error) {
+      // A built-in's own refusal (a layers model that does not fit the data, say) is a config problem.
+      if (family.prepare) throw new UserError(`model ${family.name}: ${firstLine(error)}`, EXIT.usage);
+      throw error;
+    }
+  }
   const shown = `model module ${displayPath(module)}`;
   let model: Model;
   try {
-    model = family.build(config as never, spec, seed);
+    const prepared = family.prepare ? await family.prepare(config as never, spec) : undefined;
+    model = family.build(config as never, spec, seed, prepared);
   } catch (error) {
-    throw new UserError(`${shown}: build() threw: ${firstLine(error)}`, EXIT.usage);
+    throw new UserError(`${shown}: ${family.prepare ? 'building its model' : 'build()'} threw: ${firstLine(error)}`, EXIT.usage);
   }
   const problems: string[] = [];
   if (!model || typeof model !== 'object') throw new UserError(`${shown}: build() must return a Model, got ${model === null ? 'null' : typeof model}`, EXIT.usage);

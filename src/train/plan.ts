@@ -55,7 +55,7 @@ export async function buildPlan(config: RunConfig, log: (line: string) => void =
   const stepsPerEpoch = Math.floor(dataset.train.size / batchSize);
   const totalSteps = totalStepsFor(config.train, stepsPerEpoch);
 
-  const model = buildModel(modelFamily, config.model, dataset.spec, Rng.derive(config.train.seed, 'init').nextUint32());
+  const model = await buildModel(modelFamily, config.model, dataset.spec, Rng.derive(config.train.seed, 'init').nextUint32());
   const multiplier = multiplierSchedule(scheduleSpec(config.schedule, totalSteps), totalSteps);
   const resolvedOptimizer = optimizerOptions(config.optimizer);
   const optimizer = createOptimizer({ resolved: resolvedOptimizer, multiplier, weightDecayExclude: config.optimizer.weightDecayExclude });

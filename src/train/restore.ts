@@ -92,7 +92,7 @@ export async function restoreRun(runDir: string, options: RestoreOptions = {}): 
   const checkpoint = chooseCheckpoint(dir, options.step, log);
   const backend = await initBackend(options.backend ?? config.train.backend);
   const { spec, vocabulary } = await inputSpecOf(dir, config);
-  const model = buildModel(await modelFamilyFor(config.model), config.model, spec, 0);
+  const model = await buildModel(await modelFamilyFor(config.model), config.model, spec, 0);
   try {
     restoreModel(model, checkpoint.model);
   } catch (error) {
