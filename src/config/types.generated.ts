@@ -8,7 +8,7 @@ export type ModelConfig = (MlpModelConfig | VitModelConfig | CnnModelConfig | Gp
 /**
  * The dataset. `name` picks the source; each source has its own keys.
  */
-export type DataConfig = (SyntheticDataConfig | MnistDataConfig | FashionMnistDataConfig | CsvDataConfig | TextDataConfig)
+export type DataConfig = (SyntheticDataConfig | MnistDataConfig | FashionMnistDataConfig | CsvDataConfig | TextDataConfig | ImageFolderDataConfig)
 /**
  * Stop when the metric has not improved by minDelta for patience evaluations (null: off).
  */
@@ -367,6 +367,43 @@ validationFraction: number
 evalWindows: number
 }
 /**
+ * A folder of PNG and JPEG images, one sub-folder per class (the torchvision ImageFolder layout), optionally split into train/ and test/. Images are decoded, converted to `channels` and resized to `size`.
+ */
+export interface ImageFolderDataConfig {
+name: "image-folder"
+/**
+ * The folder, relative to the config file: class folders in it, or in its train/ (and test/) folders.
+ */
+path: string
+/**
+ * [height, width] every image is resized to (bilinear).
+ * 
+ * @minItems 2
+ * @maxItems 2
+ */
+size: [number, number]
+/**
+ * 1: grayscale (luma, ITU-R 601), 3: RGB; an alpha channel is dropped.
+ */
+channels: (1 | 3)
+/**
+ * Fraction of the training examples held out for validation.
+ */
+validationFraction: number
+/**
+ * Seed of the shuffle that picks the validation images.
+ */
+splitSeed: number
+/**
+ * Decoded images kept in memory (one byte per pixel and channel); images beyond it are read and decoded again each time a batch needs them.
+ */
+cacheMegabytes: number
+/**
+ * Skip (and count) images that cannot be read or decoded, instead of stopping with an error naming the file.
+ */
+skipUnreadable: boolean
+}
+/**
  * The optimizer. Change `name` alone to swap it; values in the block named after the optimizer override the shared ones above them.
  */
 export interface OptimizerConfig {
@@ -600,7 +637,7 @@ export type InputModelConfig = (InputMlpModelConfig | InputVitModelConfig | Inpu
 /**
  * The dataset. `name` picks the source; each source has its own keys.
  */
-export type InputDataConfig = (InputSyntheticDataConfig | InputMnistDataConfig | InputFashionMnistDataConfig | InputCsvDataConfig | InputTextDataConfig)
+export type InputDataConfig = (InputSyntheticDataConfig | InputMnistDataConfig | InputFashionMnistDataConfig | InputCsvDataConfig | InputTextDataConfig | InputImageFolderDataConfig)
 /**
  * Stop when the metric has not improved by minDelta for patience evaluations (null: off).
  */
@@ -957,6 +994,43 @@ validationFraction?: number
  * Validation windows evaluated at each eval (evenly spaced).
  */
 evalWindows?: number
+}
+/**
+ * A folder of PNG and JPEG images, one sub-folder per class (the torchvision ImageFolder layout), optionally split into train/ and test/. Images are decoded, converted to `channels` and resized to `size`.
+ */
+export interface InputImageFolderDataConfig {
+name: "image-folder"
+/**
+ * The folder, relative to the config file: class folders in it, or in its train/ (and test/) folders.
+ */
+path: string
+/**
+ * [height, width] every image is resized to (bilinear).
+ * 
+ * @minItems 2
+ * @maxItems 2
+ */
+size: [number, number]
+/**
+ * 1: grayscale (luma, ITU-R 601), 3: RGB; an alpha channel is dropped.
+ */
+channels?: (1 | 3)
+/**
+ * Fraction of the training examples held out for validation.
+ */
+validationFraction?: number
+/**
+ * Seed of the shuffle that picks the validation images.
+ */
+splitSeed?: number
+/**
+ * Decoded images kept in memory (one byte per pixel and channel); images beyond it are read and decoded again each time a batch needs them.
+ */
+cacheMegabytes?: number
+/**
+ * Skip (and count) images that cannot be read or decoded, instead of stopping with an error naming the file.
+ */
+skipUnreadable?: boolean
 }
 /**
  * The optimizer. Change `name` alone to swap it; values in the block named after the optimizer override the shared ones above them.

@@ -5,6 +5,7 @@ import type { RunConfig } from '../config/types.generated.js';
 import type { DataFamily } from './dataset.js';
 import { csv } from './csv.js';
 import { fashionMnist } from './fashion-mnist.js';
+import { imageFolder } from './image-folder.js';
 import { mnist } from './mnist.js';
 import { synthetic } from './synthetic.js';
 import { text } from './text.js';
@@ -15,7 +16,8 @@ datasets
   .register(mnist as DataFamily)
   .register(fashionMnist as DataFamily)
   .register(csv as DataFamily)
-  .register(text as DataFamily);
+  .register(text as DataFamily)
+  .register(imageFolder as DataFamily);
 
 export function dataFamily(name: string): DataFamily {
   return datasets.get(name);
