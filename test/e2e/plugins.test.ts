@@ -116,6 +116,22 @@ describe('model and data modules', () => {
   });
 });
 
+describe('TypeScript modules', () => {
+  it('load with a TypeScript loader, and without one fail with a hint', async () => {
+    const config = `${FIXTURES}/typed.yaml`;
+    const withLoader = await runCliAsync(['train', config, '--quiet', ...sets(`output.dir=${join(work.path, 'typed')}`)], { env: { NODE_OPTIONS: '--import tsx' } });
+    expect(withLoader.code, withLoader.stderr).toBe(0);
+    expect(readRun(join(work.path, 'typed')).summary).toMatchObject({ status: 'completed', model: 'typed-linear', parameterCount: 2 * 2 + 2 });
+    const nativeTypeScript = (process.features as { typescript?: unknown }).typescript;
+    if (!nativeTypeScript) {
+      const without = runCli(['validate', config], { env: { NODE_OPTIONS: '' } });
+      expect(without.code).toBe(2);
+      expect(without.stderr).toContain(`${config}:2:11 model.module: model module ${FIXTURES}/typed.ts failed to load: Unknown file extension ".ts"`);
+      expect(without.stderr).toContain('(a .ts module needs a TypeScript loader: NODE_OPTIONS="--import tsx")');
+    }
+  });
+});
+
 describe('the module path rule', () => {
   it('refuses a module outside the config file\'s folder tree unless --allow-module names its folder', () => {
     const refused = runCli(['validate', `${FIXTURES}/outside.yaml`]);
