@@ -26,7 +26,11 @@ export interface LoadedComponent<F> {
 
 /** A module that could not be imported or does not export what lion-train needs. The message names the module. */
 export class ComponentError extends Error {
-  constructor(message: string) {
+  constructor(
+    /** The config section that names the module. */
+    readonly section: ComponentKind,
+    message: string,
+  ) {
     super(message);
     this.name = 'ComponentError';
   }
@@ -72,7 +76,7 @@ async function importAndCheck(path: string, kind: ComponentKind): Promise<Loaded
   } catch (error) {
     const message = error instanceof Error ? error.message.split('\n')[0] : String(error);
     const hint = /\.m?ts$/.test(path) && /Unknown file extension/.test(message) ? ' (a .ts module needs a TypeScript loader: NODE_OPTIONS="--import tsx")' : '';
-    throw new ComponentError(`${kind} module ${shown} failed to load: ${message}${hint}`);
+    throw new ComponentError(kind, `${kind} module ${shown} failed to load: ${message}${hint}`);
   }
   const { contract, members } = MEMBERS[kind];
   if (kind === 'model' && typeof exports.default === 'function') {
@@ -82,19 +86,20 @@ async function importAndCheck(path: string, kind: ComponentKind): Promise<Loaded
   if (family === null || typeof family !== 'object') {
     const names = Object.keys(exports);
     throw new ComponentError(
+      kind,
       `${kind} module ${shown} exports no ${contract}: expected a default export (or \`export const family\`) with ${describeMembers(members)}; it exports ${names.length > 0 ? names.join(', ') : 'nothing'}`,
     );
   }
   const missing = Object.entries(members).filter(([member, type]) => typeof family[member] !== (type === 'string' ? 'string' : 'function'));
   if (missing.length > 0) {
-    throw new ComponentError(`${kind} module ${shown} is not a ${contract}: missing ${missing.map(([member, type]) => `${member} (${type})`).join(', ')}`);
+    throw new ComponentError(kind, `${kind} module ${shown} is not a ${contract}: missing ${missing.map(([member, type]) => `${member} (${type})`).join(', ')}`);
   }
   return { path, family, schema: checkedSchema(exports.schema, kind, shown) };
 }
 
 function checkedSchema(schema: unknown, kind: ComponentKind, shown: string): Record<string, unknown> | undefined {
   if (schema !== undefined && (schema === null || typeof schema !== 'object' || Array.isArray(schema))) {
-    throw new ComponentError(`${kind} module ${shown} exports a schema that is not a JSON Schema object`);
+    throw new ComponentError(kind, `${kind} module ${shown} exports a schema that is not a JSON Schema object`);
   }
   return schema as Record<string, unknown> | undefined;
 }

@@ -57,7 +57,7 @@ export async function checkComponents(loaded: LoadedConfig): Promise<ComponentRe
     return { problems: located, notes, modules };
   } catch (error) {
     if (!(error instanceof ComponentError)) throw error;
-    const section = error.message.startsWith('model') ? 'model' : 'data';
+    const { section } = error;
     return { problems: [{ where: whereOf([section, 'module'], origins, file), path: `${section}.module`, message: error.message }], notes, modules };
   }
 }
@@ -68,13 +68,13 @@ export function callFamily<T>(section: 'model' | 'data', module: string | undefi
   try {
     return call();
   } catch (error) {
-    throw new ComponentError(`${section} module ${displayPath(module)}: ${method}() threw: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
+    throw new ComponentError(section, `${section} module ${displayPath(module)}: ${method}() threw: ${error instanceof Error ? error.message.split('\n')[0] : String(error)}`);
   }
 }
 
 function issuesFrom(section: 'model' | 'data', module: string | undefined, call: () => SpecIssue[]): SpecIssue[] {
   const issues = callFamily(section, module, 'check', call);
   const valid = Array.isArray(issues) && issues.every((i) => i && typeof i.path === 'string' && typeof i.message === 'string');
-  if (!valid) throw new ComponentError(`${section} module ${displayPath(module!)}: check() must return a list of { path, message } issues`);
+  if (!valid) throw new ComponentError(section, `${section} module ${displayPath(module!)}: check() must return a list of { path, message } issues`);
   return issues;
 }
