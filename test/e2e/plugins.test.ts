@@ -147,6 +147,16 @@ describe('the module path rule', () => {
     expect(runCli(['validate', `${FIXTURES}/outside.yaml`, '--allow-module', 'configs']).code).toBe(2);
   });
 
+  it('passes --allow-module on to the trials of a sweep', async () => {
+    const dir = join(work.path, 'outside-sweep');
+    const refused = runCli(['sweep', `${FIXTURES}/outside.yaml`, '--grid', 'train.seed=0,1', '--dir', dir, '--dry-run']);
+    expect(refused.code).toBe(2);
+    expect(refused.stderr).toContain('--allow-module examples/plugin-model');
+    const result = await runCliAsync(['sweep', `${FIXTURES}/outside.yaml`, '--grid', 'train.seed=0,1', '--dir', dir, '--jobs', '2', '--quiet', '--allow-module', 'examples/plugin-model']);
+    expect(result.code, result.stderr).toBe(0);
+    for (const trial of ['train.seed=0', 'train.seed=1']) expect(readRun(join(dir, trial)).summary).toMatchObject({ status: 'completed', model: 'resmlp' });
+  });
+
   it('follows symbolic links: a link inside the folder to a file outside it is outside', () => {
     const dir = join(work.path, 'linked');
     mkdirSync(dir);
