@@ -54,7 +54,7 @@ const flag = (name: string) => process.argv.includes(`--${name}`);
 
 /** The model's input as the dataset would give it, without needing the dataset on disk. */
 async function inputSpecFor(config: RunConfig): Promise<InputSpec> {
-  const family = dataFamily(config.data.name);
+  const family = dataFamily(config.data.name!);
   const kind = family.describe(config.data as never);
   if (kind.kind === 'tokens') {
     const contextLength = config.model.name === 'gpt' ? config.model.contextLength : 64;
@@ -89,7 +89,7 @@ interface Case {
  * random batch of `batchSize` (default the config's), ready to time.
  */
 function trainable(config: RunConfig, spec: InputSpec, options: { optimizer?: RunConfig['optimizer']['name']; batchSize?: number } = {}) {
-  const model = modelFamily(config.model.name).build(config.model as never, spec, 1);
+  const model = modelFamily(config.model.name!).build(config.model as never, spec, 1);
   const optimizer = createOptimizer({
     resolved: optimizerOptions({ ...config.optimizer, name: options.optimizer ?? config.optimizer.name }),
     multiplier: () => 1,
@@ -113,7 +113,7 @@ function timeSteps(c: Case, steps: number, warmup: number): { ms: number; flops:
     trainStep(t.settings(), t.batch, i, false);
     if (i >= warmup) samples.push(performance.now() - start);
   }
-  const flops = t.model.flopsPerExample * c.config.train.batchSize;
+  const flops = (t.model.flopsPerExample ?? 0) * c.config.train.batchSize;
   t.dispose();
   return { ms: median(samples), flops };
 }

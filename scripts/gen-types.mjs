@@ -8,7 +8,22 @@ import { compile } from 'json-schema-to-typescript';
 
 const schemaPath = new URL('../schemas/run.schema.json', import.meta.url);
 const outPath = new URL('../src/config/types.generated.ts', import.meta.url);
-const schema = JSON.parse(readFileSync(schemaPath, 'utf8'));
+const schema = ifThenElseAsUnion(JSON.parse(readFileSync(schemaPath, 'utf8')));
+
+// `if/then/else` (model and data: a module or a built-in) types as the union of `then` and `else`.
+function ifThenElseAsUnion(node) {
+  if (Array.isArray(node)) return node.map(ifThenElseAsUnion);
+  if (node === null || typeof node !== 'object') return node;
+  const out = {};
+  for (const [key, value] of Object.entries(node)) out[key] = ifThenElseAsUnion(value);
+  if (out.then && out.else) {
+    out.anyOf = [out.then, out.else];
+    delete out.if;
+    delete out.then;
+    delete out.else;
+  }
+  return out;
+}
 
 function withDefaultsRequired(node) {
   if (Array.isArray(node)) return node.map(withDefaultsRequired);

@@ -7,3 +7,12 @@ export { train, type TrainOptions, type TrainResult } from './train/train.js';
 export type { RunSummary } from './telemetry/summary.js';
 export { initBackend, type BackendChoice, type BackendRequest } from './backend.js';
 export { encodeSafetensors, decodeSafetensors } from './safetensors.js';
+
+// ── Your own model and data (README: "Your own model and data") ──
+export type { ModelFamily, Model, InputSpec, InputKind, SpecIssue, ForwardOptions } from './models/model.js';
+export type { DataFamily, Dataset, Split, Batch, LoadContext } from './data/dataset.js';
+export type { ModuleModelConfig, ModuleDataConfig } from './config/index.js';
+/** The TensorFlow.js instance lion-train trains with: build your model's tensors with this one. */
+export * as tf from '@tensorflow/tfjs';
+export { ParameterStore, withParameters, makeModel, dense, activate, dropout, layerNorm, type DenseParams, type LayerNormParams } from './models/layers.js';
+export { inMemoryDataset, ArraySplit, type ExampleArrays, type InMemoryOptions } from './data/in-memory.js';

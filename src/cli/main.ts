@@ -19,6 +19,8 @@ import { err } from './output.js';
 
 export interface GlobalArgs {
   set: string[];
+  /** Folders a config may load model/data modules from besides its own folder tree. */
+  'allow-module': string[];
   debug: boolean;
   quiet: boolean;
 }
@@ -39,6 +41,7 @@ export async function main(argv: string[]): Promise<number> {
     .scriptName('lion-train')
     .usage('$0 <config.yaml> [options]\n\nDeclare a training run in one YAML file and run it.')
     .option('set', { type: 'string', array: true, default: [], describe: 'Override a config value: key.path=value (value parsed as YAML; repeatable)' })
+    .option('allow-module', { type: 'string', array: true, default: [], describe: "Let a config load model/data modules from this folder (besides the config's own folder tree; repeatable)" })
     .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces on errors' })
     .option('quiet', { type: 'boolean', default: false, describe: 'Print nothing but errors (commands whose output is what was asked for, as runs, print-config, schema and sample, still print it)' })
     .command(defaultTrainCommand)

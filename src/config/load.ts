@@ -6,6 +6,7 @@ import { basename, dirname, extname, isAbsolute, resolve } from 'node:path';
 import { crossFieldProblems } from './checks.js';
 import { displayPath, loadWithExtends } from './extends.js';
 import { isPlainObject } from './merge.js';
+import { resolveModulePaths, type ModulePermission } from './modules.js';
 import { lionHint, resolveOptimizerSection } from './optimizer-options.js';
 import { applyOverrides, parseOverrides } from './overrides.js';
 import { ConfigError, pathKey, whereOf, type ConfigProblem, type Origin } from './problems.js';
@@ -24,6 +25,8 @@ export interface LoadedConfig {
 export interface LoadOptions {
   /** `--set key.path=value` arguments, applied in order after the file and its bases. */
   set?: readonly string[];
+  /** Folders (besides each config file's own) that `model.module` / `data.module` may load from; `true`: any. */
+  allowModule?: ModulePermission;
 }
 
 export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfig {
@@ -39,7 +42,11 @@ export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfi
   if (schemaProblems.length > 0) throw new ConfigError(sortProblems(schemaProblems));
 
   const config = { name: basename(file, extname(file)), ...data } as unknown as RunConfig;
-  const problems = [...resolveOptimizerSection(config.optimizer, origins), ...crossFieldProblems(config)];
+  const problems = [
+    ...resolveOptimizerSection(config.optimizer, origins),
+    ...crossFieldProblems(config),
+    ...resolveModulePaths(config as unknown as Record<string, unknown>, origins, shownFile, options.allowModule),
+  ];
   if (problems.length > 0) throw new ConfigError(sortProblems(locate(problems)));
   resolveDataPaths(config, origins, shownFile);
 

@@ -4,11 +4,11 @@
 /**
  * The network. `name` picks the family; each family has its own keys.
  */
-export type ModelConfig = (MlpModelConfig | VitModelConfig | CnnModelConfig | GptModelConfig)
+export type ModelConfig = (MlpModelConfig | VitModelConfig | CnnModelConfig | GptModelConfig | LayersModelConfig)
 /**
  * The dataset. `name` picks the source; each source has its own keys.
  */
-export type DataConfig = (SyntheticDataConfig | MnistDataConfig | FashionMnistDataConfig | CsvDataConfig | TextDataConfig)
+export type DataConfig = (SyntheticDataConfig | MnistDataConfig | FashionMnistDataConfig | CsvDataConfig | TextDataConfig | ImageFolderDataConfig)
 /**
  * Stop when the metric has not improved by minDelta for patience evaluations (null: off).
  */
@@ -37,8 +37,14 @@ name?: string
  * Base config(s), resolved relative to this file and deep-merged under it (maps merge; lists and scalars replace).
  */
 extends?: (string | [string, ...(string)[]])
-model: ModelConfig
-data: DataConfig
+/**
+ * The network: a built-in family chosen by `name`, or your own module chosen by `module`.
+ */
+model: (ModuleModelConfig | ModelConfig)
+/**
+ * The dataset: a built-in source chosen by `name`, or your own module chosen by `module`.
+ */
+data: (ModuleDataConfig | DataConfig)
 optimizer: OptimizerConfig
 schedule: ScheduleConfig
 train: TrainConfig
@@ -46,6 +52,17 @@ checkpoint: CheckpointConfig
 log: LogConfig
 output: OutputConfig
 sweep?: SweepConfig
+}
+/**
+ * Your own model: a JavaScript module exporting a ModelFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
+ */
+export interface ModuleModelConfig {
+/**
+ * Module file (.js, .mjs, .cjs; .ts/.mts with a TypeScript loader such as tsx), relative to the config file that names it. A module outside that file's folder needs --allow-module <dir>.
+ */
+module: string
+name?: never
+[k: string]: unknown | undefined
 }
 /**
  * Multi-layer perceptron on flattened inputs.
@@ -164,6 +181,27 @@ gelu: ("sigmoid" | "tanh")
  * Dropout rate during training.
  */
 dropout: number
+}
+/**
+ * A TensorFlow.js Layers model: a model.json saved by tfjs `model.save()` or converted from Keras (topology, and optionally weights), trained by lion-train's loop. Trainable weights are the parameters, named by layer and weight (dense_1.kernel); a final softmax is dropped (the loss takes logits).
+ */
+export interface LayersModelConfig {
+name: "layers"
+/**
+ * model.json, relative to the config file; its weights manifest's files are read from beside it. Without weights, rank >= 2 weights are drawn from train.seed.
+ */
+path: string
+}
+/**
+ * Your own data: a JavaScript module exporting a DataFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
+ */
+export interface ModuleDataConfig {
+/**
+ * Module file (.js, .mjs, .cjs; .ts/.mts with a TypeScript loader such as tsx), relative to the config file that names it. A module outside that file's folder needs --allow-module <dir>.
+ */
+module: string
+name?: never
+[k: string]: unknown | undefined
 }
 /**
  * Seeded classification data: Gaussian clusters, one per class. For tests and quick runs.
@@ -327,6 +365,43 @@ validationFraction: number
  * Validation windows evaluated at each eval (evenly spaced).
  */
 evalWindows: number
+}
+/**
+ * A folder of PNG and JPEG images, one sub-folder per class (the torchvision ImageFolder layout), optionally split into train/ and test/. Images are decoded, converted to `channels` and resized to `size`.
+ */
+export interface ImageFolderDataConfig {
+name: "image-folder"
+/**
+ * The folder, relative to the config file: class folders in it, or in its train/ (and test/) folders.
+ */
+path: string
+/**
+ * [height, width] every image is resized to (bilinear).
+ * 
+ * @minItems 2
+ * @maxItems 2
+ */
+size: [number, number]
+/**
+ * 1: grayscale (luma, ITU-R 601), 3: RGB; an alpha channel is dropped.
+ */
+channels: (1 | 3)
+/**
+ * Fraction of the training examples held out for validation.
+ */
+validationFraction: number
+/**
+ * Seed of the shuffle that picks the validation images.
+ */
+splitSeed: number
+/**
+ * Decoded images kept in memory (one byte per pixel and channel); images beyond it are read and decoded again each time a batch needs them.
+ */
+cacheMegabytes: number
+/**
+ * Skip (and count) images that cannot be read or decoded, instead of stopping with an error naming the file.
+ */
+skipUnreadable: boolean
 }
 /**
  * The optimizer. Change `name` alone to swap it; values in the block named after the optimizer override the shared ones above them.
@@ -569,11 +644,11 @@ metric: string
 /**
  * The network. `name` picks the family; each family has its own keys.
  */
-export type InputModelConfig = (InputMlpModelConfig | InputVitModelConfig | InputCnnModelConfig | InputGptModelConfig)
+export type InputModelConfig = (InputMlpModelConfig | InputVitModelConfig | InputCnnModelConfig | InputGptModelConfig | InputLayersModelConfig)
 /**
  * The dataset. `name` picks the source; each source has its own keys.
  */
-export type InputDataConfig = (InputSyntheticDataConfig | InputMnistDataConfig | InputFashionMnistDataConfig | InputCsvDataConfig | InputTextDataConfig)
+export type InputDataConfig = (InputSyntheticDataConfig | InputMnistDataConfig | InputFashionMnistDataConfig | InputCsvDataConfig | InputTextDataConfig | InputImageFolderDataConfig)
 /**
  * Stop when the metric has not improved by minDelta for patience evaluations (null: off).
  */
@@ -602,8 +677,14 @@ name?: string
  * Base config(s), resolved relative to this file and deep-merged under it (maps merge; lists and scalars replace).
  */
 extends?: (string | [string, ...(string)[]])
-model: InputModelConfig
-data: InputDataConfig
+/**
+ * The network: a built-in family chosen by `name`, or your own module chosen by `module`.
+ */
+model: (InputModuleModelConfig | InputModelConfig)
+/**
+ * The dataset: a built-in source chosen by `name`, or your own module chosen by `module`.
+ */
+data: (InputModuleDataConfig | InputDataConfig)
 optimizer?: InputOptimizerConfig
 schedule?: InputScheduleConfig
 train?: InputTrainConfig
@@ -611,6 +692,17 @@ checkpoint?: InputCheckpointConfig
 log?: InputLogConfig
 output?: InputOutputConfig
 sweep?: InputSweepConfig
+}
+/**
+ * Your own model: a JavaScript module exporting a ModelFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
+ */
+export interface InputModuleModelConfig {
+/**
+ * Module file (.js, .mjs, .cjs; .ts/.mts with a TypeScript loader such as tsx), relative to the config file that names it. A module outside that file's folder needs --allow-module <dir>.
+ */
+module: string
+name?: never
+[k: string]: unknown | undefined
 }
 /**
  * Multi-layer perceptron on flattened inputs.
@@ -729,6 +821,27 @@ gelu?: ("sigmoid" | "tanh")
  * Dropout rate during training.
  */
 dropout?: number
+}
+/**
+ * A TensorFlow.js Layers model: a model.json saved by tfjs `model.save()` or converted from Keras (topology, and optionally weights), trained by lion-train's loop. Trainable weights are the parameters, named by layer and weight (dense_1.kernel); a final softmax is dropped (the loss takes logits).
+ */
+export interface InputLayersModelConfig {
+name: "layers"
+/**
+ * model.json, relative to the config file; its weights manifest's files are read from beside it. Without weights, rank >= 2 weights are drawn from train.seed.
+ */
+path: string
+}
+/**
+ * Your own data: a JavaScript module exporting a DataFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
+ */
+export interface InputModuleDataConfig {
+/**
+ * Module file (.js, .mjs, .cjs; .ts/.mts with a TypeScript loader such as tsx), relative to the config file that names it. A module outside that file's folder needs --allow-module <dir>.
+ */
+module: string
+name?: never
+[k: string]: unknown | undefined
 }
 /**
  * Seeded classification data: Gaussian clusters, one per class. For tests and quick runs.
@@ -892,6 +1005,43 @@ validationFraction?: number
  * Validation windows evaluated at each eval (evenly spaced).
  */
 evalWindows?: number
+}
+/**
+ * A folder of PNG and JPEG images, one sub-folder per class (the torchvision ImageFolder layout), optionally split into train/ and test/. Images are decoded, converted to `channels` and resized to `size`.
+ */
+export interface InputImageFolderDataConfig {
+name: "image-folder"
+/**
+ * The folder, relative to the config file: class folders in it, or in its train/ (and test/) folders.
+ */
+path: string
+/**
+ * [height, width] every image is resized to (bilinear).
+ * 
+ * @minItems 2
+ * @maxItems 2
+ */
+size: [number, number]
+/**
+ * 1: grayscale (luma, ITU-R 601), 3: RGB; an alpha channel is dropped.
+ */
+channels?: (1 | 3)
+/**
+ * Fraction of the training examples held out for validation.
+ */
+validationFraction?: number
+/**
+ * Seed of the shuffle that picks the validation images.
+ */
+splitSeed?: number
+/**
+ * Decoded images kept in memory (one byte per pixel and channel); images beyond it are read and decoded again each time a batch needs them.
+ */
+cacheMegabytes?: number
+/**
+ * Skip (and count) images that cannot be read or decoded, instead of stopping with an error naming the file.
+ */
+skipUnreadable?: boolean
 }
 /**
  * The optimizer. Change `name` alone to swap it; values in the block named after the optimizer override the shared ones above them.

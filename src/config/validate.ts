@@ -16,6 +16,8 @@ export function validateAgainstSchema(data: unknown, origins: ReadonlyMap<string
   for (const error of errors) {
     // A missing discriminator is already reported as a missing required key.
     if (error.keyword === 'discriminator' && (error.params as { error: string }).error === 'tag' && missing.has(`${error.instancePath}/name`)) continue;
+    // `model`/`data` choose a module or a built-in with if/then/else; the chosen branch's errors say what is wrong.
+    if (error.keyword === 'if') continue;
     const problem = describe(error, origins, file);
     const id = `${problem.where}|${problem.path}|${problem.message}`;
     if (!seen.has(id)) {
@@ -30,7 +32,8 @@ function instancePath(error: SchemaError): string[] {
   return error.instancePath === '' ? [] : error.instancePath.slice(1).split('/').map((s) => s.replace(/~1/g, '/').replace(/~0/g, '~'));
 }
 
-function describe(error: SchemaError, origins: ReadonlyMap<string, Origin>, file: string): ConfigProblem {
+/** One ajv error as a located problem (`file:line:col key: message (did you mean …?)`). */
+export function describe(error: SchemaError, origins: ReadonlyMap<string, Origin>, file: string): ConfigProblem {
   const path = instancePath(error);
   const at = (p: string[], atKey = false) => whereOf(p, origins, file, atKey);
   const params = error.params as Record<string, unknown>;

@@ -43,8 +43,13 @@ export interface LoadContext {
   contextLength?: number;
 }
 
-export interface DataFamily<C extends DataConfig = DataConfig> {
-  readonly name: C['name'];
+/**
+ * A data source: what a built-in (mnist.ts, …) or your own module (`data: { module: ./scans.js }`) provides.
+ * `C` is the config section it reads: the built-in's config type, or your module's options (with `module`).
+ */
+export interface DataFamily<C = DataConfig> {
+  /** Names the source in logs and summaries. */
+  readonly name: string;
   /** What kind of input this config gives, from the config alone. */
   describe(config: C): InputKind;
   /** Problems found without loading (a missing file, say). */

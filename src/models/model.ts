@@ -31,7 +31,8 @@ export interface ForwardOptions {
 }
 
 export interface Model {
-  readonly family: ModelConfig['name'];
+  /** The family's name (`mlp`, or a module family's own name). */
+  readonly family: string;
   /** Trainable parameters by name (`blocks.0.attn.q.kernel`), in a fixed order. */
   readonly params: ReadonlyMap<string, tf.Variable>;
   /**
@@ -40,16 +41,29 @@ export interface Model {
    */
   forward(x: tf.Tensor, options: ForwardOptions): tf.Tensor;
   readonly parameterCount: number;
-  /** Analytic forward + backward FLOPs for one example (for language models: one window of contextLength tokens). */
-  readonly flopsPerExample: number;
+  /**
+   * Analytic forward + backward FLOPs for one example (for language models: one window of contextLength tokens);
+   * null when unknown (a module may not count them; compute.jsonl then logs null FLOPs).
+   */
+  readonly flopsPerExample: number | null;
   /** Unregisters and frees the parameters. */
   dispose(): void;
 }
 
-export interface ModelFamily<C extends ModelConfig = ModelConfig> {
-  readonly name: C['name'];
+/**
+ * A model family: what a built-in (mlp.ts, …) or your own module (`model: { module: ./resmlp.js }`) provides.
+ * `C` is the config section it reads: the built-in's config type, or your module's options (with `module`).
+ */
+export interface ModelFamily<C = ModelConfig> {
+  /** Names the family in logs and summaries. */
+  readonly name: string;
   /** Problems with this config for this input, without building anything. */
   check(config: C, input: InputKind): SpecIssue[];
+  /**
+   * Optional asynchronous work before `build` (reading files, say); its result is passed to `build` as `prepared`.
+   * Called once per model built (a fresh result each time).
+   */
+  prepare?(config: C, input: InputSpec): Promise<unknown>;
   /** Builds the model with parameters initialised from `seed` (same seed, same parameters, on every backend). */
-  build(config: C, input: InputSpec, seed: number): Model;
+  build(config: C, input: InputSpec, seed: number, prepared?: unknown): Model;
 }

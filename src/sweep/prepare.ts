@@ -22,6 +22,8 @@ import type { TrialJob } from './runner.js';
 export interface SweepOptions {
   /** --set arguments for every trial (applied before the trial's own settings). */
   set: string[];
+  /** --allow-module folders, for every trial. */
+  allowModule?: string[];
   grid: string[];
   paired: string[];
   dir?: string;
@@ -42,7 +44,8 @@ export interface PreparedSweep {
 }
 
 export async function prepareSweep(configFile: string, options: SweepOptions): Promise<PreparedSweep> {
-  const base = loadConfig(configFile, { set: options.set });
+  const allowModule = options.allowModule ?? [];
+  const base = loadConfig(configFile, { set: options.set, allowModule });
   const spec = sweepSpec(base, options);
   const specProblems = sweepProblems(spec, base.file);
   if (specProblems.length > 0) throw new ConfigError(specProblems);
@@ -61,7 +64,7 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
   for (const trial of trials) {
     const set = [...options.set, ...trialSets(trial), `output.dir=${JSON.stringify(join(dir, trial.name))}`];
     try {
-      const loaded = loadConfig(configFile, { set });
+      const loaded = loadConfig(configFile, { set, allowModule });
       const found = [...(await staticProblems(loaded)), ...ineffectiveOverrides(loaded, trial)];
       if (found.length > 0) throw new ConfigError(found);
       loadedTrials.set(trial, loaded);
@@ -92,7 +95,7 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
     }
     const mode = state === 'resumable' ? ['--resume', runDir] : state === 'absent' ? [] : ['--overwrite'];
     // Not --quiet: the trial's log keeps its whole record (plain progress lines, evaluations, the outcome).
-    const args = ['train', configFile, ...[...options.set, ...trialSets(trial), `output.dir=${JSON.stringify(runDir)}`].flatMap((s) => ['--set', s]), ...mode];
+    const args = ['train', configFile, ...[...options.set, ...trialSets(trial), `output.dir=${JSON.stringify(runDir)}`].flatMap((s) => ['--set', s]), ...allowModule.flatMap((d) => ['--allow-module', resolve(d)]), ...mode];
     jobs.push({ trial, dir: runDir, args, log: join(dir, 'logs', `${trial.name}.log`) });
   }
   if (problems.length > 0) throw new ConfigError(problems);

@@ -129,8 +129,8 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     name: config.name!,
     status: current,
     reason,
-    model: config.model.name,
-    dataset: config.data.name,
+    model: plan.labels.model,
+    dataset: plan.labels.data,
     optimizer: plan.resolvedOptimizer.name,
     backend: plan.backend.name,
     parameterCount: model.parameterCount,
@@ -249,7 +249,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     state.step = nextStep;
     state.rng.step = nextStep;
     state.totals.examples += train.batchSize;
-    state.totals.flops += plan.flopsPerStep;
+    state.totals.flops += plan.flopsPerStep ?? 0;
     state.totals.trainSeconds += stepSeconds;
     stepTimeSum += stepSeconds;
     const labels = batch.yShape[0] * labelsPerExample(batch.yShape);
@@ -291,7 +291,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
         examplesPerSecond: train.batchSize / meanStep,
         flopsPerStep: plan.flopsPerStep,
         flopsTotal: state.totals.flops,
-        gflopsPerSecond: plan.flopsPerStep / meanStep / 1e9,
+        gflopsPerSecond: plan.flopsPerStep === null ? null : plan.flopsPerStep / meanStep / 1e9,
         rssBytes: process.memoryUsage().rss,
         tfBytes: memory.numBytes,
         tfTensors: memory.numTensors,

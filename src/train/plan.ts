@@ -6,9 +6,10 @@ import { optimizerOptions, type ResolvedOptimizer } from '../config/optimizer-op
 import type { RunConfig } from '../config/types.generated.js';
 import { describeBackend, initBackend, type BackendChoice } from '../backend.js';
 import type { Dataset } from '../data/dataset.js';
-import { dataFamily } from '../data/registry.js';
+import { dataFamilyFor } from '../data/registry.js';
 import type { Model } from '../models/model.js';
-import { modelFamily } from '../models/registry.js';
+import { modelFamilyFor } from '../models/registry.js';
+import { buildModel, loadDataset } from './components.js';
 import { createOptimizer, type RunOptimizer } from '../optim/factory.js';
 import { multiplierSchedule, scheduleSpec, type Schedule } from '../optim/schedules.js';
 import { Rng } from '../random.js';
@@ -27,7 +28,10 @@ export interface Plan {
   totalSteps: number;
   stepsPerEpoch: number;
   task: TaskKind;
-  flopsPerStep: number;
+  /** Analytic FLOPs of one step, or null when the model does not know its FLOPs (a module may not). */
+  flopsPerStep: number | null;
+  /** How logs and the summary name the model and the data: a built-in's name, or a module family's. */
+  labels: { model: string; data: string };
 }
 
 /** Steps for train.steps and/or train.epochs: whichever ends first. */
@@ -40,8 +44,10 @@ export async function buildPlan(config: RunConfig, log: (line: string) => void =
   const backend = await initBackend(config.train.backend);
   log(`backend: ${describeBackend(backend)}`);
 
-  const contextLength = config.model.name === 'gpt' ? config.model.contextLength : undefined;
-  const dataset = await dataFamily(config.data.name).load(config.data as never, { seed: config.train.seed, contextLength });
+  const contextLength = !('module' in config.model) && config.model.name === 'gpt' ? config.model.contextLength : undefined;
+  const dataFamily = await dataFamilyFor(config.data);
+  const modelFamily = await modelFamilyFor(config.model);
+  const dataset = await loadDataset(dataFamily, config.data, { seed: config.train.seed, contextLength });
   const { batchSize } = config.train;
   if (batchSize > dataset.train.size) {
     throw new UserError(`train.batchSize ${batchSize} is larger than the training split (${dataset.train.size} examples)`, EXIT.usage);
@@ -49,7 +55,7 @@ export async function buildPlan(config: RunConfig, log: (line: string) => void =
   const stepsPerEpoch = Math.floor(dataset.train.size / batchSize);
   const totalSteps = totalStepsFor(config.train, stepsPerEpoch);
 
-  const model = modelFamily(config.model.name).build(config.model as never, dataset.spec, Rng.derive(config.train.seed, 'init').nextUint32());
+  const model = await buildModel(modelFamily, config.model, dataset.spec, Rng.derive(config.train.seed, 'init').nextUint32());
   const multiplier = multiplierSchedule(scheduleSpec(config.schedule, totalSteps), totalSteps);
   const resolvedOptimizer = optimizerOptions(config.optimizer);
   const optimizer = createOptimizer({ resolved: resolvedOptimizer, multiplier, weightDecayExclude: config.optimizer.weightDecayExclude });
@@ -64,7 +70,8 @@ export async function buildPlan(config: RunConfig, log: (line: string) => void =
     totalSteps,
     stepsPerEpoch,
     task: taskOf(dataset.spec),
-    flopsPerStep: model.flopsPerExample * batchSize,
+    flopsPerStep: model.flopsPerExample === null ? null : model.flopsPerExample * batchSize,
+    labels: { model: modelFamily.name, data: dataFamily.name },
   };
 }
 

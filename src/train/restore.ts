@@ -8,11 +8,12 @@ import { join, resolve } from 'node:path';
 import { initBackend, type BackendChoice, type BackendRequest } from '../backend.js';
 import { loadConfig } from '../config/index.js';
 import type { RunConfig } from '../config/types.generated.js';
-import { dataFamily } from '../data/registry.js';
+import { dataFamilyFor } from '../data/registry.js';
 import { VOCABULARY_FILE, Vocabulary } from '../data/text.js';
 import { EXIT, UserError } from '../errors.js';
 import type { InputSpec, Model } from '../models/model.js';
-import { modelFamily } from '../models/registry.js';
+import { modelFamilyFor } from '../models/registry.js';
+import { buildModel, loadDataset } from './components.js';
 import { newestValidCheckpoint, readCheckpoint, restoreModel, type LoadedCheckpoint } from './checkpoint.js';
 import { checkpointsFor, type CheckpointRef } from './checkpoint-ref.js';
 import { runPaths } from './run-dir.js';
@@ -44,7 +45,8 @@ export interface RestoreOptions {
 export function readRunConfig(dir: string): RunConfig {
   const paths = runPaths(resolve(dir));
   if (!existsSync(paths.config)) throw new UserError(`${dir} is not a run directory (it has no config.yaml)`, EXIT.usage);
-  return loadConfig(paths.config).config;
+  // Its modules were allowed when the run began; config.yaml holds their absolute paths.
+  return loadConfig(paths.config, { allowModule: true }).config;
 }
 
 function chooseCheckpoint(dir: string, step: CheckpointRef | undefined, log: (line: string) => void): LoadedCheckpoint {
@@ -67,13 +69,13 @@ function chooseCheckpoint(dir: string, step: CheckpointRef | undefined, log: (li
  * changed since), otherwise from the dataset itself.
  */
 async function inputSpecOf(dir: string, config: RunConfig): Promise<{ spec: InputSpec; vocabulary?: Vocabulary }> {
-  if (config.model.name === 'gpt') {
+  if (!('module' in config.model) && config.model.name === 'gpt') {
     const file = join(dir, VOCABULARY_FILE);
     if (!existsSync(file)) throw new UserError(`${dir} has no ${VOCABULARY_FILE}: it is not the run directory of a language model`, EXIT.usage);
     const vocabulary = Vocabulary.fromJson(readFileSync(file, 'utf8'), file);
     return { spec: { kind: 'tokens', shape: [config.model.contextLength], classes: vocabulary.size }, vocabulary };
   }
-  const dataset = await dataFamily(config.data.name).load(config.data as never, { seed: config.train.seed });
+  const dataset = await loadDataset(await dataFamilyFor(config.data), config.data, { seed: config.train.seed });
   return { spec: dataset.spec };
 }
 
@@ -82,12 +84,12 @@ export async function restoreRun(runDir: string, options: RestoreOptions = {}): 
   const log = options.log ?? (() => {});
   const config = readRunConfig(dir);
   if (options.family && config.model.name !== options.family) {
-    throw new UserError(`${runDir} is a ${config.model.name} run (on ${config.data.name} data); this needs a ${options.family} run`, EXIT.usage);
+    throw new UserError(`${runDir} is a ${config.model.name ?? 'module model'} run (on ${config.data.name ?? 'module'} data); this needs a ${options.family} run`, EXIT.usage);
   }
   const checkpoint = chooseCheckpoint(dir, options.step, log);
   const backend = await initBackend(options.backend ?? config.train.backend);
   const { spec, vocabulary } = await inputSpecOf(dir, config);
-  const model = modelFamily(config.model.name).build(config.model as never, spec, 0);
+  const model = await buildModel(await modelFamilyFor(config.model), config.model, spec, 0);
   try {
     restoreModel(model, checkpoint.model);
   } catch (error) {

@@ -21,6 +21,8 @@ import { startWorkers, type WorkerPool } from './workers/index.js';
 export interface TrainOptions {
   /** `key.path=value` overrides, as on the command line. */
   set?: string[];
+  /** Folders the config may load model/data modules from besides its own folder tree (--allow-module). */
+  allowModule?: string[];
   /** Replace an existing run directory. */
   overwrite?: boolean;
   /** Continue a run: true for the config's own run directory, or the directory to continue. */
@@ -42,7 +44,7 @@ export interface TrainResult {
 
 export async function train(configFile: string, options: TrainOptions = {}): Promise<TrainResult> {
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
-  const loaded = loadConfig(configFile, { set: options.set });
+  const loaded = loadConfig(configFile, { set: options.set, allowModule: options.allowModule });
   const problems = await staticProblems(loaded);
   if (problems.length > 0) throw new ConfigError(problems);
   for (const hint of loaded.hints) log(hint);
@@ -68,8 +70,8 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
     for (const [file, text] of Object.entries(plan.dataset.artifacts?.() ?? {})) writeFileAtomic(join(paths.dir, file), text);
     log(`run directory: ${paths.dir}`);
     log(
-      `${config.model.name}: ${plan.model.parameterCount.toLocaleString('en-US')} parameters, ${formatFlops(plan.model.flopsPerExample)} per example; ` +
-        `${config.data.name}: ${plan.dataset.train.size} train examples; ${plan.resolvedOptimizer.name}, ${plan.totalSteps} steps of ${config.train.batchSize}`,
+      `${plan.labels.model}: ${plan.model.parameterCount.toLocaleString('en-US')} parameters, ${formatFlops(plan.model.flopsPerExample)} per example; ` +
+        `${plan.labels.data}: ${plan.dataset.train.size} train examples; ${plan.resolvedOptimizer.name}, ${plan.totalSteps} steps of ${config.train.batchSize}`,
     );
     workers = await startWorkers(plan, log);
     const progress = createProgress(options.progress ?? config.log.progress, config.log.everySteps, log);
@@ -85,7 +87,8 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
   }
 }
 
-function formatFlops(flops: number): string {
+function formatFlops(flops: number | null): string {
+  if (flops === null) return 'FLOPs unknown';
   const [value, unit] = flops >= 1e9 ? [flops / 1e9, 'GFLOPs'] : flops >= 1e6 ? [flops / 1e6, 'MFLOPs'] : [flops / 1e3, 'kFLOPs'];
   return `${value.toPrecision(3)} ${unit}`;
 }
@@ -121,7 +124,7 @@ function newestRunOf(root: string, name: string): string | undefined {
 
 function refuseBreakingChanges(loaded: LoadedConfig, paths: RunPaths): void {
   if (!existsSync(paths.config)) return;
-  const before = loadConfig(paths.config).config;
+  const before = loadConfig(paths.config, { allowModule: true }).config;
   const differences = breakingDifferences(before, loaded.config);
   if (differences.length > 0) {
     throw new UserError(`cannot resume ${paths.dir}: the config changed in a way the checkpoint cannot follow: ${differences.join('; ')}`, EXIT.usage);

@@ -180,6 +180,15 @@ describe('JUnit XML', () => {
     expect(suite.children.at(-1)!.text).toMatch(/^note: the baseline was recorded on the cpu backend/);
   });
 
+  it('drops the characters XML 1.0 cannot carry (control characters, lone surrogates) and stays well-formed', () => {
+    const baseline = parseBaseline(BASELINE, 'base\u0007line.yaml');
+    const comparison = compareRun(baseline, fakeRun({ name: 'bell\u0007nul\u0000half\ud800done ]]> <![CDATA[', final: { test: { loss: 0.9, accuracy: 0.92 } } }));
+    const root = parseXml(junitXml([comparison]));
+    const [suite] = findAll(root, 'testsuite');
+    expect(suite.attributes.name).toBe('bellnulhalfdone ]]> <![CDATA[ vs baseline.yaml');
+    expect(findAll(root, 'testcase')[0].attributes.classname).toBe('lion-train.regress.bellnulhalfdone ]]> <![CDATA[');
+  });
+
   it('is checked by a parser that rejects what is not well-formed', () => {
     for (const bad of ['<a><b></a>', '<a x="1" x="2"/>', '<a>1 < 2</a>', '<a>R&D</a>', '<a x=1/>', '<a/><b/>', '<a>&nope;</a>']) expect(() => parseXml(bad), bad).toThrow(/not well-formed/);
     expect(parseXml('<?xml version="1.0" encoding="UTF-8"?>\n<a x="&lt;&amp;">t&#65;</a>\n')).toEqual({ name: 'a', attributes: { x: '<&' }, children: [], text: 'tA' });

@@ -15,7 +15,7 @@ export const printConfigCommand: CommandModule<GlobalArgs, Args> = {
       .positional('config', { type: 'string', demandOption: true, describe: 'YAML config file' })
       .option('sources', { type: 'boolean', default: false, describe: "Annotate each value with its origin (file:line, --set or default)" }) as never,
   handler: (args) => {
-    const loaded = loadConfig(args.config, { set: args.set });
+    const loaded = loadConfig(args.config, { set: args.set, allowModule: args['allow-module'] });
     process.stdout.write(configToYaml(loaded.config, args.sources ? loaded.origins : undefined));
   },
 };

@@ -54,6 +54,7 @@ async function handler(args: Args): Promise<void> {
   try {
     const { summary, runDir } = await train(args.config, {
       set: args.set,
+      allowModule: args['allow-module'],
       overwrite: args.overwrite,
       resume: args.resume === undefined ? undefined : args.resume === true ? true : String(args.resume),
       progress: args.quiet ? 'none' : undefined,

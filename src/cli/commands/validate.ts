@@ -1,5 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { ConfigError, formatProblem, loadConfig } from '../../config/index.js';
+import { displayPath } from '../../config/extends.js';
+import { modulesOf } from '../../config/modules.js';
 import { EXIT } from '../../errors.js';
 import { err, out } from '../output.js';
 import type { GlobalArgs } from '../main.js';
@@ -10,18 +12,21 @@ interface Args extends GlobalArgs {
 
 export const validateCommand: CommandModule<GlobalArgs, Args> = {
   command: 'validate <configs..>',
-  describe: 'Check config files against the schema; print ok for each valid one, every problem otherwise',
+  describe: 'Check config files against the schema; list the modules each would load; print ok for each valid one, every problem otherwise',
   builder: (y) => y.positional('configs', { type: 'string', array: true, demandOption: true, describe: 'YAML config files' }) as never,
   handler: async (args) => {
-    const { staticProblems } = await import('../../train/static-checks.js');
+    const { checkComponents } = await import('../../train/static-checks.js');
     let failed = false;
     for (const file of args.configs) {
       try {
-        const loaded = loadConfig(file, { set: args.set });
-        const problems = await staticProblems(loaded);
+        const loaded = loadConfig(file, { set: args.set, allowModule: args['allow-module'] });
+        // A module runs code when loaded: say which ones before loading them.
+        for (const { section, path } of modulesOf(loaded.config as unknown as Record<string, unknown>)) out(`${loaded.file}: loads ${section} module ${displayPath(path)}`);
+        const { problems, notes } = await checkComponents(loaded);
         if (problems.length > 0) throw new ConfigError(problems);
         if (args.quiet) continue;
         out(`${loaded.file}: ok`);
+        for (const note of notes) err(`${loaded.file}: ${note}`);
         for (const hint of loaded.hints) err(`${loaded.file}: ${hint}`);
       } catch (error) {
         if (!(error instanceof ConfigError)) throw error;

@@ -1,5 +1,5 @@
 /** What the main thread and a training worker thread say to each other. */
-import type { ModelConfig } from '../../config/types.generated.js';
+import type { RunConfig } from '../../config/types.generated.js';
 import type { Batch } from '../../data/dataset.js';
 import type { InputSpec } from '../../models/model.js';
 import type { ParamLayout } from './layout.js';
@@ -10,7 +10,7 @@ export interface WorkerInit {
   index: number;
   /** The concrete backend the main thread runs (wasm, cpu, …). */
   backend: 'gpu' | 'node' | 'wasm' | 'cpu';
-  model: ModelConfig;
+  model: RunConfig['model'];
   spec: InputSpec;
   labelSmoothing: number;
   /** train.seed: dropout seeds derive from it per (step, micro-batch). */

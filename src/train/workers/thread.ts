@@ -7,7 +7,8 @@
 import * as tf from '@tensorflow/tfjs';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../../backend.js';
-import { modelFamily } from '../../models/registry.js';
+import { modelFamilyFor } from '../../models/registry.js';
+import { buildModel } from '../components.js';
 import { dropoutSeedFor, microBatchGradients } from '../step.js';
 import { layoutDifference, layoutOf, loadParams, slotOf, writeFlat } from './layout.js';
 import type { StepRequest, WorkerInit, WorkerReply } from './messages.js';
@@ -18,7 +19,7 @@ const reply = (message: WorkerReply) => port.postMessage(message);
 
 await initBackend(init.backend);
 // The replica's initial values do not matter: the main thread's parameters replace them every step.
-const model = modelFamily(init.model.name).build(init.model as never, init.spec, 0);
+const model = await buildModel(await modelFamilyFor(init.model), init.model, init.spec, 0);
 const difference = layoutDifference(layoutOf(model), init.layout);
 if (difference) throw new Error(`the replica's parameters differ from the main model's: ${difference}`);
 const params = new Float32Array(init.params);
