@@ -52,6 +52,12 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
     const shown = displayPath(sweep.dir);
     const sliceText = shard ? `shard ${shard.index}/${shard.count}: ${sweep.jobs.length + sweep.skipped.length} of ${sweep.trials.length} trials` : `${sweep.trials.length} trials`;
 
+    // Each trial's worker threads (wasm/cpu; a native backend uses every core itself) times the trials at once.
+    const threads = Math.min(args.jobs, sweep.jobs.length) * sweep.workers;
+    if (sweep.workers > 1 && args.jobs > 1 && threads > availableParallelism()) {
+      say(`note: --jobs ${args.jobs} × train.workers ${sweep.workers} = ${threads} threads on ${availableParallelism()} cores (wasm/cpu backends): trials take turns on the cores; use --jobs ${Math.max(1, Math.floor(availableParallelism() / sweep.workers))} or train.workers 1`);
+    }
+
     if (args.dryRun) {
       const runs = new Set(sweep.jobs.map((j) => j.trial.name));
       out(`${sweep.name}: ${sliceText} into ${shown}/`);
@@ -67,10 +73,6 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
     writeJsonAtomic(`${sweep.dir}/trials.json`, manifest);
     say(`${sweep.name}: ${sliceText} into ${shown}/ (${sweep.skipped.length} already completed, ${sweep.jobs.length} to run, ${args.jobs} at a time)`);
     for (const trial of sweep.skipped) say(`  skip ${trial.name}: completed`);
-    const threads = Math.min(args.jobs, sweep.jobs.length) * sweep.workers;
-    if (sweep.workers > 1 && args.jobs > 1 && threads > availableParallelism()) {
-      say(`note: --jobs ${args.jobs} × train.workers ${sweep.workers} = ${threads} threads on ${availableParallelism()} cores (wasm/cpu backends): trials take turns on the cores; use --jobs ${Math.max(1, Math.floor(availableParallelism() / sweep.workers))} or train.workers 1`);
-    }
 
     let finished = 0;
     const total = sweep.jobs.length;
