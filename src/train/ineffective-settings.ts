@@ -15,6 +15,7 @@
  *   optimizer.weightDecayExclude              the named optimizer's weightDecay is 0
  *   train.evalExamples                        the run holds out no validation split
  *   train.evalEvery                           no validation split and no early stopping (it paces both)
+ *   train.evalBatchSize                       no validation split and no test split
  *   train.earlyStopping                       train.evalEvery is 0 (one evaluation, at the end)
  */
 import type { LoadedConfig, Origin } from '../config/index.js';
@@ -77,6 +78,9 @@ export function ineffectiveSettings(loaded: LoadedConfig, metrics: RunMetrics): 
   if (!metrics.splits.validation) {
     if (written('train.evalExamples')) report('train.evalExamples', `${metrics.missing.validation}`);
     if (written('train.evalEvery') && !train.earlyStopping) report('train.evalEvery', `${metrics.missing.validation}, and no early stopping is checked at that pace`);
+  }
+  if (!metrics.splits.validation && !metrics.splits.test && written('train.evalBatchSize')) {
+    report('train.evalBatchSize', `${metrics.missing.validation}, and ${metrics.missing.test}: nothing is evaluated`);
   }
   if (train.earlyStopping && train.evalEvery === 0) {
     report('train.earlyStopping', 'train.evalEvery is 0, so the run evaluates once, at the end, and can never stop early (set train.evalEvery)');
