@@ -82,18 +82,23 @@ function suggest(split: string, key: string, usable: readonly string[]): string 
   return [`${split}.${fullKey}`, `validation.${fullKey}`, `train.${fullKey}`].find((name) => usable.includes(name));
 }
 
-/** Problems with the metric names of a loaded config: a written checkpoint.bestMetric and any early-stopping metric. */
+/**
+ * Problems with the metric names of a loaded config: a written checkpoint.bestMetric, any early-stopping
+ * metric, and a written sweep.metric (read from summary.final, so test.* will do).
+ */
 export function configMetricProblems(loaded: LoadedConfig): ConfigProblem[] {
   const { config, origins, file } = loaded;
   const metrics = runMetrics(config);
   const problems: ConfigProblem[] = [];
-  const check = (path: string, name: string) => {
-    const message = metricProblem(name, 'during', metrics);
+  const check = (path: string, name: string, use: MetricUse = 'during') => {
+    const message = metricProblem(name, use, metrics);
     if (message) problems.push({ where: whereOf(path.split('.'), origins, file), path, message });
   };
   // The default bestMetric (validation.loss) is only a default: without a validation split there is simply no best checkpoint.
   const bestOrigin = origins.get('checkpoint.bestMetric');
   if (bestOrigin && bestOrigin.kind !== 'default') check('checkpoint.bestMetric', config.checkpoint.bestMetric);
   if (config.train.earlyStopping) check('train.earlyStopping.metric', config.train.earlyStopping.metric);
+  const sweepOrigin = origins.get('sweep.metric');
+  if (config.sweep && sweepOrigin && sweepOrigin.kind !== 'default') check('sweep.metric', config.sweep.metric, 'final');
   return problems;
 }
