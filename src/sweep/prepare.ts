@@ -93,6 +93,7 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
     problems.push({ where: metricWhere, path: '', message: `cannot rank the trials${which}: ${message}; give --metric` });
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  // 2b. No two trials are the same run or share a directory; 3. the directory holds no other sweep.
   problems.push(...duplicateTrials(trials, loadedTrials, base.file));
   problems.push(...otherSweepIn(dir, base.file, trials));
   if (problems.length > 0) throw new ConfigError(problems);
