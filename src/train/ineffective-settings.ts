@@ -14,7 +14,7 @@
  *   optimizer.[adafactor.]epsilon2            Adafactor's scaleParameter is false
  *   optimizer.weightDecayExclude              the named optimizer's weightDecay is 0
  *   train.evalExamples                        the run holds out no validation split
- *   train.evalEvery                           no validation split and no early stopping (it paces both)
+ *   train.evalEvery (> 0)                     no validation split and no early stopping (it paces both)
  *   train.evalBatchSize                       no validation split and no test split
  *   train.earlyStopping                       train.evalEvery is 0 (one evaluation, at the end)
  */
@@ -77,7 +77,8 @@ export function ineffectiveSettings(loaded: LoadedConfig, metrics: RunMetrics): 
   const { train } = config;
   if (!metrics.splits.validation) {
     if (written('train.evalExamples')) report('train.evalExamples', `${metrics.missing.validation}`);
-    if (written('train.evalEvery') && !train.earlyStopping) report('train.evalEvery', `${metrics.missing.validation}, and no early stopping is checked at that pace`);
+    // evalEvery: 0 ("only at the end") claims nothing, and is how --set quiets a file's evalEvery.
+    if (written('train.evalEvery') && train.evalEvery > 0 && !train.earlyStopping) report('train.evalEvery', `${metrics.missing.validation}, and no early stopping is checked at that pace`);
   }
   if (!metrics.splits.validation && !metrics.splits.test && written('train.evalBatchSize')) {
     report('train.evalBatchSize', `${metrics.missing.validation}, and ${metrics.missing.test}: nothing is evaluated`);
