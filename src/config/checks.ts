@@ -5,7 +5,7 @@ import type { RunConfig } from './types.generated.js';
 export function crossFieldProblems(config: RunConfig): ConfigProblem[] {
   const problems: ConfigProblem[] = [];
   const add = (path: string, message: string) => problems.push({ where: '', path, message });
-  const { train, model, data } = config;
+  const { train, model } = config;
 
   if (train.steps === null && train.epochs === null) add('train', 'set train.steps or train.epochs (or both: training stops at whichever comes first)');
   if (train.batchSize % train.accumulationSteps !== 0) {
@@ -18,11 +18,6 @@ export function crossFieldProblems(config: RunConfig): ConfigProblem[] {
   }
   if ((model.name === 'vit' || model.name === 'gpt') && model.width % model.heads !== 0) {
     add('model.heads', `must divide model.width (${model.width}), got ${model.heads}`);
-  }
-  const validationFraction = 'validationFraction' in data ? data.validationFraction : 0;
-  const usesValidation = (metric: string) => metric.startsWith('validation.');
-  if (validationFraction === 0 && train.earlyStopping && usesValidation(train.earlyStopping.metric)) {
-    add('train.earlyStopping.metric', `needs a validation split, but data.validationFraction is 0 (use e.g. 0.05, or a train.* metric)`);
   }
   if (config.schedule.warmupFraction !== null && config.schedule.warmupSteps > 0) {
     add('schedule.warmupFraction', 'set warmupSteps or warmupFraction, not both');

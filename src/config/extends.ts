@@ -1,7 +1,7 @@
 /** Resolves `extends:` chains: bases first (in list order), then the including file, deep-merged. */
 import { dirname, isAbsolute, relative, resolve } from 'node:path';
 import { ConfigError, whereOf, type ConfigProblem, type Origin } from './problems.js';
-import { deepMerge, type PlainObject } from './merge.js';
+import { deepMerge, getPath, isPlainObject, type PlainObject } from './merge.js';
 import { readYamlFile } from './yaml-file.js';
 
 const MAX_EXTENDS_DEPTH = 32;
@@ -50,6 +50,11 @@ export function loadWithExtends(file: string, chain: string[] = []): MergedSourc
     }
   }
   if (problems.length > 0) throw new ConfigError(problems);
+  // A list or scalar written here replaces the base's value whole: the base's origins inside it go.
+  for (const key of source.origins.keys()) {
+    if (key === '' || isPlainObject(getPath(own, key.split('.')))) continue;
+    for (const inherited of [...origins.keys()]) if (inherited.startsWith(`${key}.`)) origins.delete(inherited);
+  }
   for (const [key, origin] of source.origins) if (key !== 'extends' && !key.startsWith('extends.')) origins.set(key, origin);
   return { data: deepMerge(data, own) as PlainObject, origins };
 }

@@ -11,6 +11,7 @@ import { lionHint, resolveOptimizerSection } from './optimizer-options.js';
 import { applyOverrides, parseOverrides } from './overrides.js';
 import { ConfigError, pathKey, whereOf, type ConfigProblem, type Origin } from './problems.js';
 import type { RunConfig } from './types.generated.js';
+import { runSchema } from './schema.js';
 import { validateAgainstSchema } from './validate.js';
 
 export interface LoadedConfig {
@@ -41,7 +42,8 @@ export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfi
   const schemaProblems = validateAgainstSchema(data, origins, shownFile);
   if (schemaProblems.length > 0) throw new ConfigError(sortProblems(schemaProblems));
 
-  const config = { name: basename(file, extname(file)), ...data } as unknown as RunConfig;
+  const fromFile = data.name === undefined ? runNameFromFile(file) : undefined;
+  const config = { ...(fromFile ? { name: fromFile.name } : {}), ...data } as unknown as RunConfig;
   const problems = [
     ...resolveOptimizerSection(config.optimizer, origins),
     ...crossFieldProblems(config),
@@ -50,8 +52,28 @@ export function loadConfig(file: string, options: LoadOptions = {}): LoadedConfi
   if (problems.length > 0) throw new ConfigError(sortProblems(locate(problems)));
   resolveDataPaths(config, origins, shownFile);
 
-  const hint = lionHint(config.optimizer);
-  return { config, file: shownFile, origins, hints: hint ? [hint] : [] };
+  const hints = [fromFile?.note, lionHint(config.optimizer)].filter((h): h is string => h !== undefined);
+  return { config, file: shownFile, origins, hints };
+}
+
+/** The rule an explicit `name:` (or --set name=) must meet: the schema's pattern and length. */
+function nameRule(): { pattern: RegExp; maxLength: number } {
+  const schema = (runSchema().properties as Record<string, { pattern: string; maxLength: number }>).name;
+  return { pattern: new RegExp(schema.pattern), maxLength: schema.maxLength };
+}
+
+/**
+ * The run name taken from the config's file name when the config gives none, made to meet the same
+ * rule as an explicit name: each run of other characters becomes one `-`, leading and trailing
+ * `-`, `.` and `_` go, and it is cut to the maximum length (`my run (v2).yaml` → `my-run-v2`, with a note).
+ */
+export function runNameFromFile(file: string): { name: string; note?: string } {
+  const stem = basename(file, extname(file));
+  const { pattern, maxLength } = nameRule();
+  if (pattern.test(stem) && stem.length <= maxLength) return { name: stem };
+  const cleaned = stem.replace(/[^A-Za-z0-9._-]+/g, '-').replace(/^[-._]+/, '').slice(0, maxLength).replace(/[-._]+$/, '');
+  const name = pattern.test(cleaned) ? cleaned : 'run';
+  return { name, note: `note: the run name comes from the file name, and "${stem}" is not a valid name (letters, digits, . _ -; at most ${maxLength}); using "${name}" (set name: to choose one)` };
 }
 
 /** Data file paths are relative to the config file that wrote them; the resolved config holds absolute ones. */

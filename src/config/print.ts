@@ -25,7 +25,7 @@ export function configToYaml(config: unknown, origins?: ReadonlyMap<string, Orig
 }
 
 export function describeOrigin(origin: Origin): string {
-  if (origin.kind === 'file') return `${origin.file}:${origin.line}`;
+  if (origin.kind === 'file') return `${origin.file}:${origin.line}:${origin.column}`;
   if (origin.kind === 'set') return `--set ${origin.text}`;
   return 'default';
 }

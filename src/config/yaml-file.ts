@@ -1,6 +1,6 @@
 /** Reads one YAML config file into plain data plus the position of every key and value. */
 import { readFileSync, statSync } from 'node:fs';
-import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Node } from 'yaml';
+import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ConfigError, FORBIDDEN_KEYS, fileWhere, pathKey, type ConfigProblem, type Origin } from './problems.js';
 
 export const MAX_CONFIG_BYTES = 1024 * 1024;
@@ -85,7 +85,7 @@ export function parseYamlText(text: string, file: string): YamlSource {
   }
 
   const origins = new Map<string, Origin>([[pathKey([]), { kind: 'file', file, line: 1, column: 1, keyLine: 1, keyColumn: 1 }]]);
-  walk(root, [], origins, problems, lineCounter, file);
+  walk(root, [], origins, problems, lineCounter, file, { doc, aliasNodes: 0 });
   if (problems.length > 0) throw new ConfigError(problems);
 
   let data: unknown;
@@ -129,7 +129,18 @@ function yamlErrorMessage(code: string, message: string): string {
   return `YAML syntax error: ${first}`;
 }
 
-function walk(node: Node, path: (string | number)[], origins: Map<string, Origin>, problems: ConfigProblem[], lc: LineCounter, file: string): void {
+/**
+ * Records the origin of every key and list item under `node`. Values reached through an alias
+ * (`adamw: *common`) are located where the anchored value was written (`common: &common {…}` in the
+ * same file): that is the text to edit. The alias itself locates the key that used it.
+ */
+interface WalkContext {
+  doc: Document;
+  /** Nodes visited through aliases so far: an alias bomb stops being walked here (toJS refuses it). */
+  aliasNodes: number;
+}
+
+function walk(node: Node, path: (string | number)[], origins: Map<string, Origin>, problems: ConfigProblem[], lc: LineCounter, file: string, ctx: WalkContext): void {
   const pos = (offset: number | undefined) => lc.linePos(offset ?? 0);
   if (isMap(node)) {
     for (const pair of node.items) {
@@ -149,20 +160,25 @@ function walk(node: Node, path: (string | number)[], origins: Map<string, Origin
       const valueNode = pair.value as Node | null;
       const valuePos = valueNode?.range ? pos(valueNode.range[0]) : keyPos;
       origins.set(pathKey(childPath), { kind: 'file', file, line: valuePos.line, column: valuePos.col, keyLine: keyPos.line, keyColumn: keyPos.col });
-      if (valueNode) walk(valueNode, childPath, origins, problems, lc, file);
+      if (valueNode) walk(valueNode, childPath, origins, problems, lc, file, ctx);
     }
   } else if (isSeq(node)) {
     node.items.forEach((item, index) => {
       const itemNode = item as Node;
       const itemPos = pos(itemNode?.range?.[0]);
       origins.set(pathKey([...path, index]), { kind: 'file', file, line: itemPos.line, column: itemPos.col, keyLine: itemPos.line, keyColumn: itemPos.col });
-      if (itemNode) walk(itemNode, [...path, index], origins, problems, lc, file);
+      if (itemNode) walk(itemNode, [...path, index], origins, problems, lc, file, ctx);
     });
   } else if (isScalar(node) && typeof node.value === 'number' && !Number.isFinite(node.value)) {
     const p = pos(node.range?.[0]);
     problems.push({ where: fileWhere(file, p.line, p.col), path: pathKey(path), message: `must be a finite number, got ${node.source ?? String(node.value)}` });
   } else if (isAlias(node)) {
-    // Aliases resolve to an anchored node already walked; its keys were checked there.
+    // The anchored node was walked (and its keys checked) where it was written; here its values get
+    // their origins under this path too, so a problem inside `adamw: *common` points at the anchor's text.
+    ctx.aliasNodes += 1;
+    if (ctx.aliasNodes > MAX_ALIAS_EXPANSIONS) return;
+    const target = node.resolve(ctx.doc);
+    if (target && !isAlias(target)) walk(target, path, origins, [], lc, file, ctx);
   }
 }
 

@@ -158,6 +158,10 @@ export const csv: DataFamily<CsvDataConfig> = {
     return { kind: 'vector' };
   },
 
+  splits(config: CsvDataConfig) {
+    return { validation: config.validationFraction > 0, test: config.testFraction > 0 };
+  },
+
   check(config: CsvDataConfig): SpecIssue[] {
     if (!existsSync(config.path)) return [{ path: 'data.path', message: `no such file: ${config.path}` }];
     let first: CsvRecord | undefined;

@@ -36,6 +36,11 @@ export interface Dataset {
   encode?(text: string): Int32Array;
 }
 
+export interface HeldOutSplits {
+  validation: boolean;
+  test: boolean;
+}
+
 export interface LoadContext {
   /** train.seed: seeds splits that depend on the run (data.seed / splitSeed seed the rest). */
   seed: number;
@@ -54,5 +59,7 @@ export interface DataFamily<C = DataConfig> {
   describe(config: C): InputKind;
   /** Problems found without loading (a missing file, say). */
   check(config: C): SpecIssue[];
+  /** Which held-out splits the loaded dataset will have, from the config alone (metric names are checked against it). */
+  splits?(config: C): HeldOutSplits;
   load(config: C, context: LoadContext): Promise<Dataset>;
 }

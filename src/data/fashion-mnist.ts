@@ -12,7 +12,7 @@ import { EXIT, UserError } from '../errors.js';
 import type { InputKind, SpecIssue } from '../models/model.js';
 import type { DataFamily, Dataset } from './dataset.js';
 import { imageAugmenter } from './augment.js';
-import { inMemoryDataset, type ExampleArrays } from './in-memory.js';
+import { holdOut, inMemoryDataset, type ExampleArrays } from './in-memory.js';
 import { MNIST_SHAPE, readMnistFormat } from './mnist.js';
 
 export const FASHION_MNIST_FILES = ['train-images-idx3-ubyte', 'train-labels-idx1-ubyte', 't10k-images-idx3-ubyte', 't10k-labels-idx1-ubyte'];
@@ -56,6 +56,11 @@ export const fashionMnist: DataFamily<FashionMnistDataConfig> = {
 
   describe(): InputKind {
     return { kind: 'image', shape: MNIST_SHAPE };
+  },
+
+  /** 60,000 training images, held out as mnist.ts does; the 10,000 test images always. */
+  splits(config: FashionMnistDataConfig) {
+    return { validation: holdOut(60_000, config.validationFraction).validation > 0, test: true };
   },
 
   check(config: FashionMnistDataConfig): SpecIssue[] {

@@ -11,7 +11,7 @@ import type { InputKind } from '../models/model.js';
 import type { DataFamily, Dataset } from './dataset.js';
 import { imageAugmenter } from './augment.js';
 import { readIdxImages } from './idx.js';
-import { inMemoryDataset, type ExampleArrays } from './in-memory.js';
+import { holdOut, inMemoryDataset, type ExampleArrays } from './in-memory.js';
 
 export const MNIST_SHAPE = [28, 28, 1];
 
@@ -58,6 +58,11 @@ export const mnist: DataFamily<MnistDataConfig> = {
 
   check() {
     return [];
+  },
+
+  /** 60,000 training images (validation held out from them); the 10,000 test images always. */
+  splits(config: MnistDataConfig) {
+    return { validation: holdOut(60_000, config.validationFraction).validation > 0, test: true };
   },
 
   async load(config: MnistDataConfig): Promise<Dataset> {

@@ -10,7 +10,7 @@ import type { InputKind, SpecIssue } from '../models/model.js';
 import { Rng } from '../random.js';
 import type { DataFamily, Dataset } from './dataset.js';
 import { augments, imageAugmenter } from './augment.js';
-import { inMemoryDataset, type ExampleArrays } from './in-memory.js';
+import { holdOut, inMemoryDataset, type ExampleArrays } from './in-memory.js';
 
 function exampleShape(config: SyntheticDataConfig): number[] {
   const shape = [...config.inputShape];
@@ -40,6 +40,10 @@ export const synthetic: DataFamily<SyntheticDataConfig> = {
       return [{ path: 'data.augment', message: `needs image input ([height, width] or [height, width, channels]), inputShape is [${config.inputShape.join(', ')}]` }];
     }
     return [];
+  },
+
+  splits(config: SyntheticDataConfig) {
+    return { validation: holdOut(config.trainExamples, config.validationFraction).validation > 0, test: true };
   },
 
   async load(config: SyntheticDataConfig): Promise<Dataset> {

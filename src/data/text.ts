@@ -123,6 +123,10 @@ export const text: DataFamily<TextDataConfig> = {
     return { kind: 'tokens' };
   },
 
+  splits() {
+    return { validation: true, test: false };
+  },
+
   check(config: TextDataConfig): SpecIssue[] {
     if (config.path !== null && !existsSync(config.path)) return [{ path: 'data.path', message: `no such file: ${config.path}` }];
     return [];

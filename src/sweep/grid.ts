@@ -120,17 +120,29 @@ export function expandTrials(spec: SweepSpec): Trial[] {
   ];
   let combos: Record<string, unknown>[] = [{}];
   for (const dimension of dimensions) combos = combos.flatMap((combo) => dimension.map((choice) => ({ ...combo, ...choice })));
-  const names = combos.map(trialName);
-  // Two trials whose names collide after sanitising get a hash of their settings appended.
-  return combos.map((overrides, index) => {
-    const clash = names.filter((n) => n === names[index]).length > 1;
-    return { index, name: clash ? `${names[index]}~${hashOf(overrides)}` : names[index], overrides };
-  });
+  const exponent = exponentKeys(spec);
+  // Names that collide (after sanitising, or in case only) are refused by prepare.ts before anything runs.
+  return combos.map((overrides, index) => ({ index, name: trialName(overrides, exponent), overrides }));
+}
+
+/**
+ * Keys whose numbers are all written in exponent form in trial names, so one dimension reads
+ * `1e-4, 3e-3, 1e-2` rather than `1e-4, 3e-3, 0.01`: those where any value's shortest form is one.
+ */
+export function exponentKeys(spec: SweepSpec): Set<string> {
+  const lists: [string, unknown[]][] = [...Object.entries(spec.grid), ...spec.paired.flatMap((group) => Object.entries(group))];
+  return new Set(lists.filter(([, values]) => values.some((v) => typeof v === 'number' && /e/.test(formatValue(v)))).map(([key]) => key));
+}
+
+/** A value as a trial name shows it: numbers in exponent form when their dimension uses it (0 stays 0). */
+export function formatTrialValue(value: unknown, exponent: boolean): string {
+  if (typeof value === 'number' && exponent && value !== 0) return value.toExponential().replace('e+', 'e');
+  return formatValue(value);
 }
 
 /** `optimizer.name=lion,optimizer.learningRate=3e-4`, with characters unsafe in paths replaced by `_`. */
-export function trialName(overrides: Record<string, unknown>): string {
-  const raw = Object.entries(overrides).map(([key, value]) => `${key}=${formatValue(value)}`).join(',') || 'base';
+export function trialName(overrides: Record<string, unknown>, exponent: ReadonlySet<string> = new Set()): string {
+  const raw = Object.entries(overrides).map(([key, value]) => `${key}=${formatTrialValue(value, exponent.has(key))}`).join(',') || 'base';
   const safe = raw.replace(/[^A-Za-z0-9._=,+-]/g, '_').replace(/^[.-]/, '_');
   return safe.length <= MAX_NAME ? safe : `${safe.slice(0, MAX_NAME - 9)}~${hashOf(overrides)}`;
 }

@@ -3,18 +3,26 @@
  *   1. The config's `sweep:` section, with --grid lists replacing its grid lists of the same key and
  *      --paired groups added, expands into the full trial list (grid.ts).
  *   2. Every trial's config is loaded and checked before anything runs: one report of all problems.
- *      A swept shared optimizer key (optimizer.learningRate) that the named optimizer's own block
- *      overrides would have no effect; that is a problem too, not a silent duplicate trial.
- *   3. The shard's slice is kept; a trial whose run directory already completed with the same config
+ *      A swept value that has no effect on its trial is a problem, not a silent duplicate trial: a
+ *      shared optimizer key (optimizer.learningRate) that the named optimizer's own block overrides,
+ *      or a key of another optimizer's block (optimizer.lion.* in an adamw trial). The sweep metric
+ *      must be one every trial measures. Two trials with the same effective config (whatever the
+ *      spelling of their values: 1e-4 and 0.0001), or whose names (directories) collide, are refused:
+ *      a dimension that changes nothing shows up as such a pair.
+ *   3. A sweep directory holds one sweep: its trials.json must list the same trials (re-running the
+ *      same command resumes; another grid needs another --dir, so results never mix two grids).
+ *   4. The shard's slice is kept; a trial whose run directory already completed with the same config
  *      is skipped; an interrupted one with a checkpoint is resumed; any other is started afresh.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
-import { ConfigError, configToYaml, loadConfig, type ConfigProblem, type LoadedConfig } from '../config/index.js';
+import { ConfigError, configToYaml, loadConfig, type ConfigProblem, type LoadedConfig, type RunConfig } from '../config/index.js';
+import { whereOf } from '../config/problems.js';
 import { describeOrigin } from '../config/print.js';
 import { OPTIMIZER_NAMES } from '../config/optimizer-options.js';
-import { readSummary } from '../telemetry/run-reader.js';
+import { displayPath, readSummary, type TrialManifest } from '../telemetry/run-reader.js';
+import { metricProblem, runMetrics } from '../train/run-metrics.js';
 import { staticProblems } from '../train/static-checks.js';
 import { expandTrials, parseGridArg, parsePairedArg, shardTrials, sweepProblems, trialSets, type Shard, type SweepSpec, type Trial } from './grid.js';
 import type { TrialJob } from './runner.js';
@@ -41,6 +49,8 @@ export interface PreparedSweep {
   jobs: TrialJob[];
   /** This shard's trials already completed with the same config. */
   skipped: Trial[];
+  /** The largest train.workers of any trial (threads per trial on wasm/cpu). */
+  workers: number;
 }
 
 export async function prepareSweep(configFile: string, options: SweepOptions): Promise<PreparedSweep> {
@@ -56,11 +66,14 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
   const name = base.config.name!;
   const dir = resolve(options.dir ?? join(base.config.output.root, `${name}-sweep`));
   const metric = options.metric ?? base.config.sweep?.metric ?? 'test.accuracy';
-  if (!/^(train|validation|test)\.[A-Za-z][A-Za-z0-9]*$/.test(metric)) throw new ConfigError([{ where: `--metric ${metric}`, path: '', message: 'expected <split>.<name> with split train, validation or test (e.g. test.accuracy)' }]);
+  const metricOrigin = base.origins.get('sweep.metric');
+  const metricWhere = options.metric !== undefined ? `--metric ${metric}` : metricOrigin && metricOrigin.kind !== 'default' ? whereOf(['sweep', 'metric'], base.origins, base.file) : `${base.file}: sweep.metric (default)`;
+  if (!/^(train|validation|test)\.[A-Za-z][A-Za-z0-9]*$/.test(metric)) throw new ConfigError([{ where: metricWhere, path: '', message: 'expected <split>.<name> with split train, validation or test (e.g. test.accuracy)' }]);
 
   // 2. Check every trial's config before running any.
   const problems: ConfigProblem[] = [];
   const loadedTrials = new Map<Trial, LoadedConfig>();
+  const metricProblems = new Map<string, string[]>();
   for (const trial of trials) {
     const set = [...options.set, ...trialSets(trial), `output.dir=${JSON.stringify(join(dir, trial.name))}`];
     try {
@@ -68,6 +81,8 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
       const found = [...(await staticProblems(loaded)), ...ineffectiveOverrides(loaded, trial)];
       if (found.length > 0) throw new ConfigError(found);
       loadedTrials.set(trial, loaded);
+      const unmeasured = metricProblem(metric, 'final', runMetrics(loaded.config));
+      if (unmeasured) metricProblems.set(unmeasured, [...(metricProblems.get(unmeasured) ?? []), trial.name]);
     } catch (error) {
       if (!(error instanceof ConfigError)) throw error;
       for (const p of error.problems) {
@@ -76,9 +91,17 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
       }
     }
   }
+  for (const [message, names] of metricProblems) {
+    const which = names.length === trials.length ? '' : ` (trial${names.length > 1 ? 's' : ''} ${names.join(', ')})`;
+    problems.push({ where: metricWhere, path: '', message: `cannot rank the trials${which}: ${message}; give --metric` });
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  // 2b. No two trials are the same run or share a directory; 3. the directory holds no other sweep.
+  problems.push(...duplicateTrials(trials, loadedTrials, base.file));
+  problems.push(...otherSweepIn(dir, base.file, trials));
   if (problems.length > 0) throw new ConfigError(problems);
 
-  // 3. This shard's jobs: skip completed trials, resume interrupted ones.
+  // 4. This shard's jobs: skip completed trials, resume interrupted ones.
   const jobs: TrialJob[] = [];
   const skipped: Trial[] = [];
   for (const trial of options.shard ? shardTrials(trials, options.shard) : trials) {
@@ -99,7 +122,68 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
     jobs.push({ trial, dir: runDir, args, log: join(dir, 'logs', `${trial.name}.log`) });
   }
   if (problems.length > 0) throw new ConfigError(problems);
-  return { name, configFile: base.file, dir, metric, trials, jobs, skipped };
+  const workers = Math.max(...[...loadedTrials.values()].map((l) => l.config.train.workers));
+  return { name, configFile: base.file, dir, metric, trials, jobs, skipped, workers };
+}
+
+/**
+ * What decides a trial's run: the resolved config without its name, output place and sweep section,
+ * and with only the named optimizer's effective options (other blocks and the shared keys, already
+ * folded into the named block, change nothing). Keys sorted, so equal configs give equal text.
+ */
+export function effectiveConfigKey(config: RunConfig): string {
+  const { name: _name, output: _output, sweep: _sweep, optimizer, ...rest } = config;
+  const effective = { ...rest, optimizer: { name: optimizer.name, options: optimizer[optimizer.name], weightDecayExclude: optimizer.weightDecayExclude } };
+  return canonicalJson(effective);
+}
+
+function canonicalJson(value: unknown): string {
+  if (Array.isArray(value)) return `[${value.map(canonicalJson).join(',')}]`;
+  if (value !== null && typeof value === 'object') {
+    return `{${Object.keys(value).sort().map((key) => `${JSON.stringify(key)}:${canonicalJson((value as Record<string, unknown>)[key])}`).join(',')}}`;
+  }
+  return JSON.stringify(value) ?? 'null';
+}
+
+/** Trials that would be the same run, or share a directory and log: refused, naming each pair. */
+function duplicateTrials(trials: readonly Trial[], loaded: ReadonlyMap<Trial, LoadedConfig>, file: string): ConfigProblem[] {
+  const problems: ConfigProblem[] = [];
+  const byConfig = new Map<string, Trial>();
+  const byName = new Map<string, Trial>();
+  for (const trial of trials) {
+    const first = byConfig.get(effectiveConfigKey(loaded.get(trial)!.config));
+    if (first) {
+      const differing = Object.keys(trial.overrides).filter((key) => JSON.stringify(trial.overrides[key]) !== JSON.stringify(first.overrides[key]));
+      const why = differing.length === 0
+        ? 'a value listed twice, perhaps spelt differently (1e-4 and 0.0001 are one number)'
+        : `${differing.join(', ')} change${differing.length === 1 ? 's' : ''} nothing between them`;
+      problems.push({ where: file, path: 'sweep', message: `trials #${first.index} ${first.name} and #${trial.index} ${trial.name} are the same run: ${why}; remove the duplicate` });
+      continue;
+    }
+    byConfig.set(effectiveConfigKey(loaded.get(trial)!.config), trial);
+    // Directory names compared without case: macOS and Windows file systems do.
+    const clash = byName.get(trial.name.toLowerCase());
+    if (clash) problems.push({ where: file, path: 'sweep', message: `trials #${clash.index} and #${trial.index} would share the run directory and log ${trial.name} (their values differ only in characters a directory name cannot hold, or in case); give values that read differently` });
+    else byName.set(trial.name.toLowerCase(), trial);
+  }
+  return problems;
+}
+
+/** A sweep directory written by another sweep (other trials, or another config) is not reused. */
+function otherSweepIn(dir: string, configFile: string, trials: readonly Trial[]): ConfigProblem[] {
+  const manifestFile = join(dir, 'trials.json');
+  if (!existsSync(manifestFile)) return [];
+  let manifest: TrialManifest;
+  try {
+    manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as TrialManifest;
+  } catch {
+    return [{ where: manifestFile, path: '', message: 'is not a sweep manifest lion-train can read; sweep into another --dir' }];
+  }
+  const listed = (list: readonly { name: string; overrides: Record<string, unknown> }[]) => JSON.stringify(list.map((t) => [t.name, t.overrides]));
+  const sameTrials = Array.isArray(manifest.trials) && listed(manifest.trials) === listed(trials);
+  if (sameTrials && resolve(manifest.config) === resolve(configFile)) return [];
+  const what = sameTrials ? `the same trials of another config (${manifest.config})` : `another sweep (${manifest.trials?.length ?? 0} trials of ${manifest.config}: ${(manifest.trials ?? []).slice(0, 3).map((t) => t.name).join(', ')}${(manifest.trials?.length ?? 0) > 3 ? ', …' : ''})`;
+  return [{ where: displayPath(dir), path: '', message: `already holds ${what}; sweep into another --dir (re-running that sweep's own command resumes it)` }];
 }
 
 function sweepSpec(base: LoadedConfig, options: SweepOptions): SweepSpec {
@@ -125,6 +209,14 @@ function ineffectiveOverrides(loaded: LoadedConfig, trial: Trial): ConfigProblem
   const problems: ConfigProblem[] = [];
   for (const key of Object.keys(trial.overrides)) {
     const [section, option, ...rest] = key.split('.');
+    if (section === 'optimizer' && option !== name && (OPTIMIZER_NAMES as readonly string[]).includes(option)) {
+      problems.push({
+        where: `--set ${key}=${JSON.stringify(trial.overrides[key])}`,
+        path: '',
+        message: `has no effect on this trial: it sets ${option}'s options and the trial trains with ${name}; pair it with optimizer.name=${option} only`,
+      });
+      continue;
+    }
     if (section !== 'optimizer' || rest.length > 0 || option === 'name' || (OPTIMIZER_NAMES as readonly string[]).includes(option) || !(option in block)) continue;
     const origin = origins.get(`optimizer.${name}.${option}`);
     if (origin?.kind === 'file') {

@@ -16,9 +16,18 @@ export interface ComponentReport {
   /** The modules the config loads (absolute paths), by section. */
   modules: { section: 'model' | 'data'; path: string }[];
 }
+import { ineffectiveSettings } from './ineffective-settings.js';
+import { configMetricProblems, runMetrics } from './run-metrics.js';
 
+/**
+ * Every problem found from the config alone: the families' own checks, metric names the run would
+ * never measure (run-metrics.ts) and written settings it would ignore (ineffective-settings.ts).
+ */
 export async function staticProblems(loaded: LoadedConfig): Promise<ConfigProblem[]> {
-  return (await checkComponents(loaded)).problems;
+  const report = await checkComponents(loaded);
+  if (report.problems.length > 0) return report.problems;
+  const metrics = runMetrics(loaded.config, await dataFamilyFor(loaded.config.data));
+  return [...configMetricProblems(loaded, metrics), ...ineffectiveSettings(loaded, metrics)];
 }
 
 /**

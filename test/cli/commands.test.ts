@@ -66,7 +66,7 @@ describe('lion-train print-config', () => {
     }
   });
 
-  it('with --sources names the file and line, --set or default of each value', () => {
+  it('with --sources names the file, line and column, --set or default of each value', () => {
     const dir = tempDir();
     try {
       writeFileSync(join(dir.path, 'base.yaml'), 'model:\n  name: mlp\ndata:\n  name: synthetic\ntrain:\n  steps: 5\n');
@@ -74,8 +74,8 @@ describe('lion-train print-config', () => {
       const result = runCli(['print-config', 'run.yaml', '--sources', '--set', 'train.seed=9'], { cwd: dir.path });
       expect(result.code).toBe(0);
       const lines = result.stdout.split('\n');
-      expect(lines).toContain('  steps: 5 # base.yaml:6');
-      expect(lines).toContain('  batchSize: 8 # run.yaml:3');
+      expect(lines).toContain('  steps: 5 # base.yaml:6:10');
+      expect(lines).toContain('  batchSize: 8 # run.yaml:3:14');
       expect(lines).toContain('  seed: 9 # --set train.seed=9');
       expect(lines).toContain('  evalEvery: 500 # default');
     } finally {

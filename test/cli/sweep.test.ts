@@ -108,9 +108,9 @@ sweep:
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout.split('\n').slice(1, 5).map((l) => l.trim().split(/\s+/)[1])).toEqual([
       'train.seed=0,optimizer.name=lion,optimizer.learningRate=1e-3,optimizer.weightDecay=0.3',
-      'train.seed=0,optimizer.name=adamw,optimizer.learningRate=0.01,optimizer.weightDecay=0.03',
+      'train.seed=0,optimizer.name=adamw,optimizer.learningRate=1e-2,optimizer.weightDecay=0.03',
       'train.seed=1,optimizer.name=lion,optimizer.learningRate=1e-3,optimizer.weightDecay=0.3',
-      'train.seed=1,optimizer.name=adamw,optimizer.learningRate=0.01,optimizer.weightDecay=0.03',
+      'train.seed=1,optimizer.name=adamw,optimizer.learningRate=1e-2,optimizer.weightDecay=0.03',
     ]);
   });
 
@@ -121,7 +121,7 @@ sweep:
     const lines = result.stderr.trim().split('\n');
     expect(lines).toContain('trial optimizer.learningRate=1e-3,train.batchSize=0: --set train.batchSize=0: must be >= 1');
     expect(lines).toContain(
-      'trial optimizer.learningRate=1e-3,train.batchSize=64: --set optimizer.learningRate=0.001: has no effect with lion: optimizer.lion.learningRate (configs/tiny.yaml:15) overrides it; sweep optimizer.lion.learningRate, or move the value out of the lion block',
+      'trial optimizer.learningRate=1e-3,train.batchSize=64: --set optimizer.learningRate=0.001: has no effect with lion: optimizer.lion.learningRate (configs/tiny.yaml:15:25) overrides it; sweep optimizer.lion.learningRate, or move the value out of the lion block',
     );
     expect(existsSync(target)).toBe(false);
     const nothing = runCli(['sweep', 'configs/tiny.yaml', '--dir', target]);

@@ -38,8 +38,21 @@ describe('sweep grid expansion', () => {
     expect(long.length).toBe(120);
     expect(long).toMatch(/~[0-9a-f]{8}$/);
     expect(trialName({ 'model.hidden': Array.from({ length: 40 }, (_, i) => i + 1000) })).toBe(long);
+    // Names that collide after sanitising stay equal here: the sweep refuses them before running (test/cli/sweep-checks.test.ts).
     const clash = expandTrials({ grid: { 'data.path': ['a/b', 'a_b'] }, paired: [] }).map((t) => t.name);
-    expect(new Set(clash).size).toBe(2);
+    expect(clash).toEqual(['data.path=a_b', 'data.path=a_b']);
+  });
+
+  it('writes the numbers of one dimension in one form: exponent when any value needs it', () => {
+    const names = (values: unknown[]) => expandTrials({ grid: { 'optimizer.learningRate': values }, paired: [] }).map((t) => t.name.split('=')[1]);
+    expect(names([1e-4, 3e-3, 0.01, 0.0015])).toEqual(['1e-4', '3e-3', '1e-2', '1.5e-3']);
+    expect(names([0.5, 0.25, 0.1])).toEqual(['0.5', '0.25', '0.1']);
+    expect(names([0, 1e-4])).toEqual(['0', '1e-4']);
+    expect(names([1e10, 3e-3])).toEqual(['1e10', '3e-3']);
+    // Integers (seeds, steps) stay plain; a paired group's lists are formatted one by one.
+    expect(expandTrials({ grid: { 'train.seed': [0, 1, 2] }, paired: [] }).map((t) => t.name)).toEqual(['train.seed=0', 'train.seed=1', 'train.seed=2']);
+    const paired = expandTrials({ grid: {}, paired: [{ 'optimizer.name': ['lion', 'adamw'], 'optimizer.learningRate': [1e-4, 0.001] }] }).map((t) => t.name);
+    expect(paired).toEqual(['optimizer.name=lion,optimizer.learningRate=1e-4', 'optimizer.name=adamw,optimizer.learningRate=1e-3']);
   });
 
   it('parses --grid and --paired values as YAML, splitting only on top-level commas', () => {

@@ -1,10 +1,12 @@
 import { mkdirSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import type { CommandModule } from 'yargs';
 import { writeJsonAtomic } from '../../atomic-write.js';
 import { EXIT, UserError } from '../../errors.js';
 import { parseShard } from '../../sweep/grid.js';
 import { collectResults, resultsText, writeResults } from '../../sweep/results.js';
 import { runTrials, type TrialOutcome } from '../../sweep/runner.js';
+import { formatTrialProgress, trialProgress } from '../../sweep/trial-progress.js';
 import { displayPath, type TrialManifest } from '../../telemetry/run-reader.js';
 import { formatSeconds } from '../../telemetry/table.js';
 import type { GlobalArgs } from '../main.js';
@@ -19,6 +21,7 @@ interface Args extends GlobalArgs {
   shard?: string;
   metric?: string;
   dryRun: boolean;
+  progressEvery: number;
 }
 
 export const sweepCommand: CommandModule<GlobalArgs, Args> = {
@@ -34,8 +37,10 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
       .option('shard', { type: 'string', describe: 'i/n: run only the i-th of n slices of the trial list (0 <= i < n), for CI matrices and array jobs' })
       .option('metric', { type: 'string', describe: 'Rank trials by this final metric (default: the sweep section\'s metric, test.accuracy)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'List the trials (and what a run would do with each) without training' })
+      .option('progress-every', { type: 'number', default: 30, describe: 'Seconds between progress lines (step, loss) of each running trial' })
       .check((args) => {
         if (!Number.isInteger(args.jobs) || (args.jobs as number) < 1) throw new Error('--jobs must be a whole number >= 1');
+        if (!((args.progressEvery as number) > 0)) throw new Error('--progress-every must be a number of seconds > 0');
         return true;
       })
       .example('$0 sweep configs/tiny.yaml --grid optimizer.name=lion,adamw,adafactor --grid train.seed=0,1 --jobs 2', '') as never,
@@ -46,6 +51,12 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
     const say = args.quiet ? () => {} : err;
     const shown = displayPath(sweep.dir);
     const sliceText = shard ? `shard ${shard.index}/${shard.count}: ${sweep.jobs.length + sweep.skipped.length} of ${count(sweep.trials.length, 'trial')}` : count(sweep.trials.length, 'trial');
+
+    // Each trial's worker threads (wasm/cpu; a native backend uses every core itself) times the trials at once.
+    const threads = Math.min(args.jobs, sweep.jobs.length) * sweep.workers;
+    if (sweep.workers > 1 && args.jobs > 1 && threads > availableParallelism()) {
+      say(`note: --jobs ${args.jobs} × train.workers ${sweep.workers} = ${threads} threads on ${availableParallelism()} cores (wasm/cpu backends): trials take turns on the cores; use --jobs ${Math.max(1, Math.floor(availableParallelism() / sweep.workers))} or train.workers 1`);
+    }
 
     if (args.dryRun) {
       const runs = new Set(sweep.jobs.map((j) => j.trial.name));
@@ -65,10 +76,27 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
 
     let finished = 0;
     const total = sweep.jobs.length;
+    // Each running trial's latest step, printed every --progress-every seconds when it moved.
+    const running = new Map<string, { dir: string; shownStep: number }>();
+    const ticker = args.quiet
+      ? undefined
+      : setInterval(() => {
+          for (const [name, trial] of running) {
+            const progress = trialProgress(trial.dir);
+            if (!progress || progress.step === trial.shownStep) continue;
+            trial.shownStep = progress.step;
+            say(`  … ${name}: ${formatTrialProgress(progress)}`);
+          }
+        }, args.progressEvery * 1000);
+    ticker?.unref();
     const runner = runTrials(sweep.jobs, {
       jobs: args.jobs,
-      onStart: (job) => say(`  start ${job.trial.name}${job.args.includes('--resume') ? ' (resuming)' : ''}`),
+      onStart: (job) => {
+        running.set(job.trial.name, { dir: job.dir, shownStep: -1 });
+        say(`  start ${job.trial.name}${job.args.includes('--resume') ? ' (resuming)' : ''}`);
+      },
       onFinish: (o: TrialOutcome) => {
+        running.delete(o.job.trial.name);
         finished += 1;
         const what = o.status === 'completed' ? 'completed' : `${o.status}: ${o.message} (log: ${displayPath(o.job.log)})`;
         say(`  [${finished}/${total}] ${o.job.trial.name} ${what} in ${formatSeconds(o.seconds)}`);
@@ -86,6 +114,7 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
     try {
       outcomes = await runner.done;
     } finally {
+      if (ticker) clearInterval(ticker);
       process.off('SIGINT', onSignal);
       process.off('SIGTERM', onSignal);
     }
