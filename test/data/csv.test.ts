@@ -127,7 +127,7 @@ describe('csv', () => {
   });
 
   it('check() finds a missing file and columns that are not there, with suggestions', () => {
-    expect(csv.check(config(join(dir.path, 'absent.csv')))).toEqual([{ path: 'data.path', message: `no such file: ${join(dir.path, 'absent.csv')}` }]);
+    expect(csv.check(config(join(dir.path, 'absent.csv')))).toEqual([{ path: 'data.path', message: `${join(dir.path, 'absent.csv')}: no such file` }]);
     const path = file('table.csv', TABLE);
     expect(csv.check(config(path, { labelColumn: 'kinds', featureColumns: ['x', 7] }))).toEqual([
       { path: 'data.labelColumn', message: 'no column "kinds" in table.csv (columns: x, kind, y) (did you mean kind?)' },
