@@ -65,7 +65,8 @@ export async function* utf8Chunks(chunks: AsyncIterable<Uint8Array>, file: strin
     try {
       text = new TextDecoder('utf-8', { fatal: true, ignoreBOM: true }).decode(whole);
     } catch {
-      const valid = validPrefixLength(whole);
+      const prefix = validPrefixLength(whole);
+      const valid = prefix - incompleteTail(whole.subarray(0, prefix)); // where the bad sequence starts
       position.advance(new TextDecoder('utf-8', { ignoreBOM: true }).decode(whole.subarray(0, valid)));
       const hex = whole[valid].toString(16).padStart(2, '0');
       throw new UserError(`${file}:${position.line}:${position.column}: not valid UTF-8 (byte 0x${hex} at offset ${offset + valid})`, EXIT.failed);
