@@ -46,10 +46,23 @@ export interface Model {
   dispose(): void;
 }
 
+/**
+ * A model's memory from its analytic shapes, in float32 values (multiply by 4 for bytes): the parameters, and
+ * the forward activations one example keeps alive for the backward pass (every intermediate tensor the tape
+ * holds: matMul and bias outputs, activations, LayerNorm's centred and normalised values, attention scores and
+ * softmax, dropout masks, the logits and loss terms). Elementwise temporaries freed within an op are not counted.
+ */
+export interface ModelMemory {
+  parameters: number;
+  activationsPerExample: number;
+}
+
 export interface ModelFamily<C extends ModelConfig = ModelConfig> {
   readonly name: C['name'];
   /** Problems with this config for this input, without building anything. */
   check(config: C, input: InputKind): SpecIssue[];
   /** Builds the model with parameters initialised from `seed` (same seed, same parameters, on every backend). */
   build(config: C, input: InputSpec, seed: number): Model;
+  /** The memory `build` would need, from the config and input alone (nothing is allocated); absent when unknown. */
+  memory?(config: C, input: InputSpec): ModelMemory;
 }

@@ -13,6 +13,7 @@ import { createOptimizer, type RunOptimizer } from '../optim/factory.js';
 import { multiplierSchedule, scheduleSpec, type Schedule } from '../optim/schedules.js';
 import { Rng } from '../random.js';
 import { UserError, EXIT } from '../errors.js';
+import { checkMemory } from './memory.js';
 import { taskOf, type TaskKind } from './task.js';
 
 export interface Plan {
@@ -49,7 +50,11 @@ export async function buildPlan(config: RunConfig, log: (line: string) => void =
   const stepsPerEpoch = Math.floor(dataset.train.size / batchSize);
   const totalSteps = totalStepsFor(config.train, stepsPerEpoch);
 
-  const model = modelFamily(config.model.name).build(config.model as never, dataset.spec, Rng.derive(config.train.seed, 'init').nextUint32());
+  // Refuse a run that cannot fit before any parameter is allocated.
+  const family = modelFamily(config.model.name);
+  const modelMemory = family.memory?.(config.model as never, dataset.spec);
+  if (modelMemory) checkMemory(config, modelMemory, backend.name);
+  const model = family.build(config.model as never, dataset.spec, Rng.derive(config.train.seed, 'init').nextUint32());
   const multiplier = multiplierSchedule(scheduleSpec(config.schedule, totalSteps), totalSteps);
   const resolvedOptimizer = optimizerOptions(config.optimizer);
   const optimizer = createOptimizer({ resolved: resolvedOptimizer, multiplier, weightDecayExclude: config.optimizer.weightDecayExclude });
