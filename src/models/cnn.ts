@@ -61,9 +61,10 @@ export function cnnFlopsPerExample(config: CnnModelConfig, shape: number[], clas
 
 /**
  * Analytic memory (float32 values, see `ModelMemory`): parameters k·k·in·out + out per convolution and
- * wᵢ·wᵢ₊₁ + wᵢ₊₁ per dense layer; activations per example: the image, per convolution its patch matrix
- * oh·ow·k·k·in, output and bias 2·oh·ow·out, activation oh·ow·out and pooled output, then the dense layers as
- * in `mlpMemory` (with dropout at the flattened features).
+ * wᵢ·wᵢ₊₁ + wᵢ₊₁ per dense layer; activations per example: the image, per convolution its output and bias
+ * 2·oh·ow·out and activation oh·ow·out (convolutions run as forward convolutions: no patch matrix is kept),
+ * with a pool its mask oh·ow·out and pooled output, then the dense layers as in `mlpMemory` (with dropout at the
+ * flattened features).
  */
 export function cnnMemory(config: CnnModelConfig, shape: number[], classes: number): ModelMemory {
   const { layers } = cnnShapes(config, shape);
@@ -73,7 +74,7 @@ export function cnnMemory(config: CnnModelConfig, shape: number[], classes: numb
     const k = config.conv[i].kernel;
     parameters += k * k * l.in[2] * l.conv[2] + l.conv[2];
     const outputs = l.conv[0] * l.conv[1] * l.conv[2];
-    activations += l.conv[0] * l.conv[1] * k * k * l.in[2] + 3 * outputs + l.pooled[0] * l.pooled[1] * l.pooled[2];
+    activations += 3 * outputs + (config.conv[i].pool > 1 ? outputs + l.pooled[0] * l.pooled[1] * l.pooled[2] : 0);
   });
   const last = layers[layers.length - 1].pooled;
   const dense = mlpMemory(last[0] * last[1] * last[2], config.dense, classes, config.dropout);

@@ -4,8 +4,8 @@
  * Estimate (bytes, float32 = 4 bytes a value), from the model family's analytic shapes (`ModelFamily.memory`):
  *   parameters P · (1 weights + 1 gradients + slots optimizer state + 1 accumulated gradients when
  *   train.accumulationSteps > 1 + 1 the new values an update makes before it replaces the old)
- *   + activations of one micro-batch (batchSize / accumulationSteps examples) · 2 (the forward values the tape
- *   keeps, and the gradients of the same size the backward pass makes);
+ *   + activations of one micro-batch (batchSize / accumulationSteps examples) · 3 (`ACTIVATION_COPIES`: the
+ *   forward values the tape keeps, and the backward pass's gradients and temporaries, alive until the step ends);
  *   each extra worker thread adds its own weights, gradients and micro-batch activations.
  * Optimizer slots: Lion 1 (momentum), AdamW 2 (first and second moments), Adafactor 1 with beta1 else ~0
  * (its factored second moment is rows + columns per matrix).
@@ -20,6 +20,12 @@ import { formatBytes } from '../files/input-file.js';
 import type { ModelMemory } from '../models/model.js';
 
 export const WASM_ADDRESS_SPACE = 4 * 1024 ** 3;
+
+/**
+ * Activation values alive per forward value at the peak of a step: the forward values, plus the gradients and
+ * temporaries of the backward pass, which the step's tf.tidy keeps until it ends (measured about 2x the forward).
+ */
+export const ACTIVATION_COPIES = 3;
 
 export interface MemoryEstimate {
   /** Bytes of each part. */
@@ -52,7 +58,7 @@ export function estimateRunMemory(config: RunConfig, model: ModelMemory): Memory
   const gradients = p;
   const optimizerState = Math.ceil(optimizerSlots(config.optimizer) * p);
   const updateBuffers = p * (accumulationSteps > 1 ? 2 : 1);
-  const activations = 2 * 4 * model.activationsPerExample * microBatch;
+  const activations = ACTIVATION_COPIES * 4 * model.activationsPerExample * microBatch;
   const extraWorkers = (Math.max(1, workers) - 1) * (parameters + gradients + activations);
   return {
     parameters,
