@@ -1,5 +1,6 @@
 /** Reads one YAML config file into plain data plus the position of every key and value. */
-import { readFileSync, statSync } from 'node:fs';
+import { closeSync, readFileSync } from 'node:fs';
+import { InputFileError, openInputFile } from '../files/input-file.js';
 import { isAlias, isMap, isPair, isScalar, isSeq, LineCounter, parseDocument, type Document, type Node } from 'yaml';
 import { ConfigError, FORBIDDEN_KEYS, fileWhere, pathKey, type ConfigProblem, type Origin } from './problems.js';
 
@@ -23,18 +24,20 @@ function readConfigText(absolutePath: string, file: string): string {
   const fail = (message: string, line?: number, column?: number): never => {
     throw new ConfigError([{ where: fileWhere(file, line, column), path: '', message }]);
   };
-  let size: number;
+  let input: { fd: number; size: number };
   try {
-    const stat = statSync(absolutePath);
-    if (stat.isDirectory()) fail('is a directory, not a config file');
-    size = stat.size;
+    input = openInputFile(absolutePath);
   } catch (error) {
-    if (error instanceof ConfigError) throw error;
-    const code = (error as NodeJS.ErrnoException).code;
-    return fail(code === 'ENOENT' ? 'file not found' : `cannot read file (${code ?? String(error)})`);
+    if (!(error instanceof InputFileError)) throw error;
+    return fail(error.reason === 'no such file' ? 'file not found' : error.reason === 'is a directory, not a regular file' ? 'is a directory, not a config file' : error.reason);
   }
-  if (size > MAX_CONFIG_BYTES) fail(`file is ${size} bytes; config files are limited to 1 MiB`);
-  const bytes = readFileSync(absolutePath);
+  let bytes: Buffer;
+  try {
+    if (input.size > MAX_CONFIG_BYTES) fail(`file is ${input.size} bytes; config files are limited to 1 MiB`);
+    bytes = readFileSync(input.fd);
+  } finally {
+    closeSync(input.fd);
+  }
   const nul = bytes.indexOf(0);
   if (nul >= 0) {
     const { line, column } = lineAndColumn(bytes.subarray(0, nul).toString('utf8'));

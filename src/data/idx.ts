@@ -2,8 +2,9 @@
  * The IDX format of MNIST-style files (optionally gzipped): a magic number 0x0000TTNN (TT = element type,
  * NN = number of dimensions), NN big-endian uint32 sizes, then the elements. Only unsigned bytes (0x08).
  */
-import { readFile } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
+import { DATA_LIMIT_HINT, dataMemoryLimit } from '../files/limits.js';
+import { formatBytes, readInputFile } from '../files/input-file.js';
 
 export interface IdxArray {
   shape: number[];
@@ -11,8 +12,18 @@ export interface IdxArray {
   data: Uint8Array;
 }
 
-export function parseIdx(file: Uint8Array, name = 'IDX file'): IdxArray {
-  const bytes = file[0] === 0x1f && file[1] === 0x8b ? gunzipSync(file) : file;
+/** Parses IDX bytes (gunzipping them first when gzipped, to at most `maxBytes`). */
+export function parseIdx(file: Uint8Array, name = 'IDX file', maxBytes = dataMemoryLimit()): IdxArray {
+  let bytes = file;
+  if (file[0] === 0x1f && file[1] === 0x8b) {
+    try {
+      bytes = gunzipSync(file, { maxOutputLength: maxBytes });
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ERR_BUFFER_TOO_LARGE') throw new Error(`${name}: unzips to more than the in-memory data limit of ${formatBytes(maxBytes)}; ${DATA_LIMIT_HINT}`);
+      throw new Error(`${name}: not a valid gzip file (${code ?? (error as Error).message})`);
+    }
+  }
   const view = new DataView(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   if (bytes.byteLength < 4 || view.getUint16(0) !== 0) throw new Error(`${name}: not an IDX file`);
   const type = bytes[2];
@@ -26,8 +37,10 @@ export function parseIdx(file: Uint8Array, name = 'IDX file'): IdxArray {
   return { shape, data: bytes.subarray(offset, offset + size) };
 }
 
+/** Reads an IDX file after checking it is a regular file within the in-memory data limit. */
 export async function readIdx(path: string): Promise<IdxArray> {
-  return parseIdx(await readFile(path), path);
+  const limit = dataMemoryLimit();
+  return parseIdx(readInputFile(path, { what: 'data', maxBytes: limit, limitHint: DATA_LIMIT_HINT }), path, limit);
 }
 
 /** Images [n, h, w] and labels [n] from a pair of IDX files, checked to agree. */

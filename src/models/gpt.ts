@@ -22,8 +22,8 @@ import {
   makeModel,
   withParameters,
 } from './layers.js';
-import { transformerBlock, transformerBlockParameters } from './transformer.js';
-import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, SpecIssue } from './model.js';
+import { transformerBlock, transformerBlockActivationsPerToken, transformerBlockParameterCount, transformerBlockParameters } from './transformer.js';
+import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, ModelMemory, SpecIssue } from './model.js';
 
 /** Standard deviation of the initial token and position embeddings. */
 const EMBEDDING_STD = 0.02;
@@ -45,6 +45,19 @@ export function gptFlopsPerToken(config: GptModelConfig, vocab: number): number 
 /** FLOPs per training window of contextLength tokens (the `Model.flopsPerExample` of a language model). */
 export function gptFlopsPerWindow(config: GptModelConfig, vocab: number): number {
   return config.contextLength * gptFlopsPerToken(config, vocab);
+}
+
+/**
+ * Analytic memory (float32 values, see `ModelMemory`), T = contextLength, d = width, m = mlpWidth, V = vocabulary:
+ * parameters V·d + T·d + depth · block + final LayerNorm 2d + (untied) head d·V + V; activations per window
+ * T · (one-hot V, embedding and positions 2d, dropout 2d, depth · block activations, final LayerNorm 4d,
+ * logits, softmax and loss terms 4V).
+ */
+export function gptMemory(config: GptModelConfig, vocab: number): ModelMemory {
+  const { width: d, mlpWidth: m, contextLength: t } = config;
+  const parameters = vocab * d + t * d + config.depth * transformerBlockParameterCount(d, m) + 2 * d + (config.tiedEmbeddings ? 0 : d * vocab + vocab);
+  const perToken = vocab + 2 * d + (config.dropout > 0 ? 2 * d : 0) + config.depth * transformerBlockActivationsPerToken(d, m, t, config.heads, config.dropout) + 4 * d + 4 * vocab;
+  return { parameters, activationsPerExample: t * perToken };
 }
 
 /** One-hot rows [n, V] · table [V, d]; gradient dTable = one-hotᵀ · dy as a plain 2-D matMul (no gradient to the ids). */
@@ -88,6 +101,10 @@ export const gpt: ModelFamily<GptModelConfig> = {
     if (input.kind !== 'tokens') issues.push({ path: 'model.name', message: `gpt needs text data (data.name: text), got ${input.kind} input` });
     if (config.width % config.heads !== 0) issues.push({ path: 'model.heads', message: `must divide the width ${config.width}, got ${config.heads}` });
     return issues;
+  },
+
+  memory(config: GptModelConfig, input: InputSpec): ModelMemory {
+    return gptMemory(config, input.classes);
   },
 
   build(config: GptModelConfig, input: InputSpec, seed: number): Model {

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs';
 import type { MlpModelConfig } from '../config/types.generated.js';
 import { activate, dense, dropout, makeModel, withParameters, type DenseParams } from './layers.js';
-import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, SpecIssue } from './model.js';
+import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, ModelMemory, SpecIssue } from './model.js';
 
 /**
  * Analytic FLOPs per example, forward + backward. Convention (used by every family): a matMul
@@ -21,12 +21,29 @@ export function mlpFlopsPerExample(features: number, hidden: readonly number[], 
   return 3 * forward;
 }
 
+/**
+ * Analytic memory (float32 values, see `ModelMemory`): parameters Σ (wᵢ·wᵢ₊₁ + wᵢ₊₁) over widths
+ * [features, ...hidden, classes]; activations per example: the input, per hidden layer its matMul + bias output,
+ * activation and (with dropout) mask and output, and 4 values per class for logits, softmax and the loss terms.
+ */
+export function mlpMemory(features: number, hidden: readonly number[], classes: number, dropoutRate: number): ModelMemory {
+  const widths = [features, ...hidden, classes];
+  let parameters = 0;
+  for (let i = 0; i + 1 < widths.length; i++) parameters += widths[i] * widths[i + 1] + widths[i + 1];
+  const perHidden = hidden.reduce((sum, h) => sum + h * (dropoutRate > 0 ? 4 : 2), 0);
+  return { parameters, activationsPerExample: features + perHidden + 4 * classes };
+}
+
 export const mlp: ModelFamily<MlpModelConfig> = {
   name: 'mlp',
 
   check(_config: MlpModelConfig, input: InputKind): SpecIssue[] {
     if (input.kind === 'tokens') return [{ path: 'model.name', message: 'mlp needs image or vector input, got tokens' }];
     return [];
+  },
+
+  memory(config: MlpModelConfig, input: InputSpec): ModelMemory {
+    return mlpMemory(input.shape.reduce((a, b) => a * b, 1), config.hidden, input.classes, config.dropout);
   },
 
   build(config: MlpModelConfig, input: InputSpec, seed: number): Model {

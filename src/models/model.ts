@@ -51,6 +51,17 @@ export interface Model {
 }
 
 /**
+ * A model's memory from its analytic shapes, in float32 values (multiply by 4 for bytes): the parameters, and
+ * the forward activations one example keeps alive for the backward pass (every intermediate tensor the tape
+ * holds: matMul and bias outputs, activations, LayerNorm's centred and normalised values, attention scores and
+ * softmax, dropout masks, the logits and loss terms). Elementwise temporaries freed within an op are not counted.
+ */
+export interface ModelMemory {
+  parameters: number;
+  activationsPerExample: number;
+}
+
+/**
  * A model family: what a built-in (mlp.ts, …) or your own module (`model: { module: ./resmlp.js }`) provides.
  * `C` is the config section it reads: the built-in's config type, or your module's options (with `module`).
  */
@@ -66,4 +77,6 @@ export interface ModelFamily<C = ModelConfig> {
   prepare?(config: C, input: InputSpec): Promise<unknown>;
   /** Builds the model with parameters initialised from `seed` (same seed, same parameters, on every backend). */
   build(config: C, input: InputSpec, seed: number, prepared?: unknown): Model;
+  /** The memory `build` would need, from the config and input alone (nothing is allocated); absent when unknown. */
+  memory?(config: C, input: InputSpec): ModelMemory;
 }

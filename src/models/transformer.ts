@@ -56,3 +56,18 @@ export function transformerBlock(h: tf.Tensor2D, block: TransformerBlock, site: 
   const m = dense(gelu(dense(layerNorm(afterAttention, block.norm2), block.mlp.fc1), s.gelu), block.mlp.fc2); // [b·t, d]
   return tf.add(afterAttention, dropout(m, s.dropout, s.options, `${site}.mlp`)) as tf.Tensor2D;
 }
+
+/** Parameters of one block: two LayerNorms (2·2d), q,k,v,out (4·(d² + d)), fc1 (d·m + m), fc2 (m·d + d). */
+export function transformerBlockParameterCount(d: number, m: number): number {
+  return 4 * d + 4 * (d * d + d) + (d * m + m) + (m * d + d);
+}
+
+/**
+ * Activations one token keeps through a block (float32 values), t tokens per example, h heads, m = mlpWidth:
+ * per LayerNorm 4d (centred, its square, normalised, output); q, k, v 3d and their head layouts 3d; scores,
+ * masked scores and softmax (with its exponentials) 4·h·t; weights·v d and back to tokens d; out d; residual d;
+ * fc1 m, GELU 3m (x·1.702, σ, product), fc2 d; residual d; dropout a mask and an output (2d) at each of 2 sites.
+ */
+export function transformerBlockActivationsPerToken(d: number, m: number, t: number, h: number, dropout: number): number {
+  return 4 * d + 6 * d + 4 * h * t + 2 * d + d + d + 4 * d + m + 3 * m + d + d + (dropout > 0 ? 4 * d : 0);
+}

@@ -18,8 +18,8 @@ import {
   makeModel,
   withParameters,
 } from './layers.js';
-import { transformerBlock, transformerBlockParameters } from './transformer.js';
-import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, SpecIssue } from './model.js';
+import { transformerBlock, transformerBlockActivationsPerToken, transformerBlockParameterCount, transformerBlockParameters } from './transformer.js';
+import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, ModelMemory, SpecIssue } from './model.js';
 
 /** Patch and token counts for an image shape [h, w, c]. */
 function geometry(config: VitModelConfig, shape: number[]) {
@@ -41,6 +41,22 @@ export function vitFlopsPerExample(config: VitModelConfig, shape: number[], clas
   const block = 8 * t * d * d + 4 * t * t * d + 4 * t * d * config.mlpWidth;
   const forward = 2 * patches * patchFeatures * d + config.depth * block + 2 * d * classes;
   return 3 * forward;
+}
+
+/**
+ * Analytic memory (float32 values, see `ModelMemory`), n patches, t tokens, P = p·p·c, d = width, k = classes:
+ * parameters patch P·d + d, positions t·d, (class token d), depth · block, final LayerNorm 2d, head d·k + k;
+ * activations per example: the image and its patch layout 2·n·P, patch embedding 2·t·d (+ positions t·d,
+ * dropout 2·t·d), depth · t · block activations, pooling and final LayerNorm 5d, 4 values per class.
+ */
+export function vitMemory(config: VitModelConfig, shape: number[], classes: number): ModelMemory {
+  const { patches, patchFeatures, tokens: t } = geometry(config, shape);
+  const d = config.width;
+  const m = config.mlpWidth;
+  const parameters = patchFeatures * d + d + t * d + (config.pooling === 'cls' ? d : 0) + config.depth * transformerBlockParameterCount(d, m) + 2 * d + d * classes + classes;
+  const activations =
+    2 * patches * patchFeatures + 3 * t * d + (config.dropout > 0 ? 2 * t * d : 0) + config.depth * t * transformerBlockActivationsPerToken(d, m, t, config.heads, config.dropout) + 5 * d + 4 * classes;
+  return { parameters, activationsPerExample: activations };
 }
 
 /**
@@ -75,6 +91,10 @@ export const vit: ModelFamily<VitModelConfig> = {
       issues.push({ path: 'model.heads', message: `must divide the width ${config.width}, got ${config.heads}` });
     }
     return issues;
+  },
+
+  memory(config: VitModelConfig, input: InputSpec): ModelMemory {
+    return vitMemory(config, input.shape, input.classes);
   },
 
   build(config: VitModelConfig, input: InputSpec, seed: number): Model {

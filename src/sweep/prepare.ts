@@ -14,7 +14,7 @@
  *   4. The shard's slice is kept; a trial whose run directory already completed with the same config
  *      is skipped; an interrupted one with a checkpoint is resumed; any other is started afresh.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { ConfigError, configToYaml, loadConfig, type ConfigProblem, type LoadedConfig, type RunConfig } from '../config/index.js';
@@ -26,6 +26,7 @@ import { metricProblem, runMetrics } from '../train/run-metrics.js';
 import { staticProblems } from '../train/static-checks.js';
 import { expandTrials, parseGridArg, parsePairedArg, shardTrials, sweepProblems, trialSets, type Shard, type SweepSpec, type Trial } from './grid.js';
 import type { TrialJob } from './runner.js';
+import { readInputText } from '../files/input-file.js';
 
 export interface SweepOptions {
   /** --set arguments for every trial (applied before the trial's own settings). */
@@ -175,7 +176,7 @@ function otherSweepIn(dir: string, configFile: string, trials: readonly Trial[])
   if (!existsSync(manifestFile)) return [];
   let manifest: TrialManifest;
   try {
-    manifest = JSON.parse(readFileSync(manifestFile, 'utf8')) as TrialManifest;
+    manifest = JSON.parse(readInputText(manifestFile)) as TrialManifest;
   } catch {
     return [{ where: manifestFile, path: '', message: 'is not a sweep manifest lion-train can read; sweep into another --dir' }];
   }
@@ -249,7 +250,7 @@ function existingRun(runDir: string, loaded: LoadedConfig): ExistingRun {
 /** The config a run used equals the one it would use now (the output section aside: a copied sweep moves). */
 function sameSettings(configFile: string, yamlNow: string): boolean {
   try {
-    const [before, now] = [parse(readFileSync(configFile, 'utf8')), parse(yamlNow)] as Record<string, unknown>[];
+    const [before, now] = [parse(readInputText(configFile)), parse(yamlNow)] as Record<string, unknown>[];
     delete before.output;
     delete now.output;
     return JSON.stringify(before) === JSON.stringify(now);

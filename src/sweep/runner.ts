@@ -8,12 +8,13 @@
  * them. A re-run resumes them from their last checkpoint.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync } from 'node:fs';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunStatus } from '../telemetry/summary.js';
 import { readSummary } from '../telemetry/run-reader.js';
 import type { Trial } from './grid.js';
+import { readInputText } from '../files/input-file.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/lion-train', import.meta.url));
 
@@ -121,7 +122,7 @@ function outcomeOf(job: TrialJob, exitCode: number, seconds: number, stopped: bo
 
 function lastErrorLine(log: string, exitCode: number): string {
   try {
-    const lines = readFileSync(log, 'utf8').split('\n').map((l) => l.trim()).filter(Boolean);
+    const lines = readInputText(log).split('\n').map((l) => l.trim()).filter(Boolean);
     const error = [...lines].reverse().find((l) => l.startsWith('lion-train:')) ?? lines[lines.length - 1];
     if (error) return error.replace(/^lion-train: /, '');
   } catch {

@@ -28,7 +28,7 @@
  *      differences), speed metrics are skipped with a note. Different package versions: a note.
  */
 import { createRequire } from 'node:module';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { extname } from 'node:path';
 import { Document, isMap, isScalar, parseDocument } from 'yaml';
 import { ConfigError, fileWhere, whereOf, type ConfigProblem } from '../config/problems.js';
@@ -38,6 +38,7 @@ import { EXIT, UserError } from '../errors.js';
 import { availableMetrics, EXACT_METRICS, isSpeedMetric, measure, METRIC_FORMS, parseMetric, SPEED_METRICS, usualDirection, type Direction, type MetricSpec, type MetricValue } from './metrics.js';
 import type { RunData } from './run-reader.js';
 import { formatNumber, textTable } from './table.js';
+import { InputFileError, readInputText } from '../files/input-file.js';
 
 export interface Tolerance {
   kind: 'absolute' | 'relative';
@@ -105,10 +106,10 @@ export function formatOf(file: string): 'yaml' | 'json' {
 export function loadBaseline(file: string): Baseline {
   let text: string;
   try {
-    text = readFileSync(file, 'utf8');
+    text = readInputText(file);
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new ConfigError([{ where: file, path: '', message: code === 'ENOENT' ? 'baseline file not found (create one with regress --update)' : `cannot read baseline (${code})` }]);
+    if (!(error instanceof InputFileError)) throw error;
+    throw new ConfigError([{ where: file, path: '', message: error.reason === 'no such file' ? 'baseline file not found (create one with regress --update)' : error.reason }]);
   }
   return parseBaseline(text, file);
 }

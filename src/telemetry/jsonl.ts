@@ -1,6 +1,7 @@
 /** Append-only JSON Lines logs (metrics.jsonl, compute.jsonl): one object per line, `step` first. */
-import { appendFileSync, existsSync, readFileSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { writeFileAtomic } from '../atomic-write.js';
+import { readInputText } from '../files/input-file.js';
 
 export type JsonlRecord = { step: number } & Record<string, unknown>;
 
@@ -22,7 +23,7 @@ export class JsonlLog {
 export function readJsonl(path: string): JsonlRecord[] {
   if (!existsSync(path)) return [];
   const records: JsonlRecord[] = [];
-  for (const line of readFileSync(path, 'utf8').split('\n')) {
+  for (const line of readInputText(path).split('\n')) {
     if (!line.trim()) continue;
     try {
       records.push(JSON.parse(line) as JsonlRecord);

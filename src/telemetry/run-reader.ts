@@ -3,11 +3,12 @@
  * and finding every run under a folder (runs/, a sweep directory, copies of several shards).
  * What `regress`, `report` and `runs` read; nothing here imports tf.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { basename, dirname, join, relative, resolve } from 'node:path';
 import { parse } from 'yaml';
 import { readJsonl, type JsonlRecord } from './jsonl.js';
 import type { RunSummary } from './summary.js';
+import { InputFileError, readInputText } from '../files/input-file.js';
 
 export interface RunData {
   /** Absolute path of the run directory. */
@@ -30,10 +31,10 @@ export function readSummary(dir: string): RunSummary {
   const file = join(dir, 'summary.json');
   let parsed: unknown;
   try {
-    parsed = JSON.parse(readFileSync(file, 'utf8'));
+    parsed = JSON.parse(readInputText(file));
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    throw new Error(code === 'ENOENT' ? `${dir} is not a run directory (no summary.json)` : `${file} is not valid JSON`);
+    if (error instanceof InputFileError) throw new Error(error.reason === 'no such file' ? `${dir} is not a run directory (no summary.json)` : error.message);
+    throw new Error(`${file} is not valid JSON`);
   }
   const summary = parsed as Partial<RunSummary>;
   if (typeof summary !== 'object' || summary === null || typeof summary.status !== 'string' || typeof summary.steps !== 'number' || typeof summary.final !== 'object') {
@@ -50,7 +51,7 @@ export function readRun(dir: string): RunData {
   const summary = readSummary(absolute);
   let config: Record<string, unknown> | undefined;
   try {
-    config = parse(readFileSync(join(absolute, 'config.yaml'), 'utf8')) as Record<string, unknown>;
+    config = parse(readInputText(join(absolute, 'config.yaml'))) as Record<string, unknown>;
   } catch {
     config = undefined;
   }
@@ -74,7 +75,7 @@ export interface TrialManifest {
 
 export function readManifest(sweepDir: string): TrialManifest | undefined {
   try {
-    return JSON.parse(readFileSync(join(sweepDir, 'trials.json'), 'utf8')) as TrialManifest;
+    return JSON.parse(readInputText(join(sweepDir, 'trials.json'))) as TrialManifest;
   } catch {
     return undefined;
   }

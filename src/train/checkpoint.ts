@@ -4,13 +4,14 @@
  * place; a crash at any instant leaves every earlier checkpoint intact and loadable.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readFileSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fsyncDirectory, writeFileAtomic } from '../atomic-write.js';
 import type { Cursor } from '../data/sampler.js';
 import type { Model } from '../models/model.js';
-import { decodeSafetensors, encodeSafetensors, type NamedArray } from '../safetensors.js';
+import { openInputFile, readInputText } from '../files/input-file.js';
+import { encodeSafetensors, readSafetensorsFile, type NamedArray } from '../safetensors.js';
 
 export const CHECKPOINT_FORMAT = 1;
 
@@ -49,6 +50,19 @@ export function checkpointName(step: number): string {
 
 function sha256(bytes: Uint8Array): string {
   return createHash('sha256').update(bytes).digest('hex');
+}
+
+/** sha256 of a file, read in 4 MiB pieces (memory stays flat however large the file is). */
+export function fileSha256(path: string): string {
+  const { fd } = openInputFile(path);
+  try {
+    const hash = createHash('sha256');
+    const buffer = Buffer.allocUnsafe(4 << 20);
+    for (let n = readSync(fd, buffer, 0, buffer.length, null); n > 0; n = readSync(fd, buffer, 0, buffer.length, null)) hash.update(buffer.subarray(0, n));
+    return hash.digest('hex');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function writeDurable(path: string, bytes: Uint8Array): void {
@@ -112,15 +126,14 @@ export interface LoadedCheckpoint extends SavedCheckpoint {
 export function readCheckpoint(dir: string): LoadedCheckpoint {
   const statePath = join(dir, 'state.json');
   if (!existsSync(statePath)) throw new Error('state.json is missing');
-  const state = JSON.parse(readFileSync(statePath, 'utf8')) as TrainingState;
+  const state = JSON.parse(readInputText(statePath)) as TrainingState;
   if (state.format !== CHECKPOINT_FORMAT) throw new Error(`unknown checkpoint format ${state.format}`);
   const tensors: Record<string, NamedArray[]> = {};
   for (const file of ['model.safetensors', 'optimizer.safetensors']) {
     const path = join(dir, file);
     if (!existsSync(path)) throw new Error(`${file} is missing`);
-    const bytes = readFileSync(path);
-    if (sha256(bytes) !== state.checksums[file]) throw new Error(`${file} does not match its checksum (corrupt or truncated)`);
-    tensors[file] = decodeSafetensors(bytes).tensors;
+    if (fileSha256(path) !== state.checksums[file]) throw new Error(`${file} does not match its checksum (corrupt or truncated)`);
+    tensors[file] = readSafetensorsFile(path).tensors;
   }
   return { name: dir.split('/').pop()!, dir, state, model: tensors['model.safetensors'], optimizer: tensors['optimizer.safetensors'] };
 }
@@ -130,7 +143,7 @@ export function listCheckpoints(checkpointsDir: string): string[] {
   if (!existsSync(checkpointsDir)) return [];
   const names = readdirSync(checkpointsDir).filter((n) => /^step-\d+$/.test(n)).sort().reverse();
   const latestPath = join(checkpointsDir, 'latest');
-  const latest = existsSync(latestPath) ? readFileSync(latestPath, 'utf8').trim() : undefined;
+  const latest = existsSync(latestPath) ? readInputText(latestPath).trim() : undefined;
   return latest && names.includes(latest) ? [latest, ...names.filter((n) => n !== latest)] : names;
 }
 
@@ -188,7 +201,7 @@ export function writeBestPointer(checkpointsDir: string, name: string): void {
 /** The bestMetric value recorded in a checkpoint's state.json (null when unreadable or not recorded). */
 export function checkpointMetricOf(checkpointsDir: string, name: string): number | null {
   try {
-    const state = JSON.parse(readFileSync(join(checkpointsDir, name, 'state.json'), 'utf8')) as TrainingState;
+    const state = JSON.parse(readInputText(join(checkpointsDir, name, 'state.json'))) as TrainingState;
     return state.checkpointMetric ?? null;
   } catch {
     return null;
@@ -197,6 +210,6 @@ export function checkpointMetricOf(checkpointsDir: string, name: string): number
 
 export function readBestPointer(checkpointsDir: string): string | undefined {
   const path = join(checkpointsDir, 'best');
-  return existsSync(path) ? readFileSync(path, 'utf8').trim() : undefined;
+  return existsSync(path) ? readInputText(path).trim() : undefined;
 }
 

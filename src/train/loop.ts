@@ -32,6 +32,7 @@ import {
 import { evaluate, type EvalResult } from './evaluate.js';
 import type { Plan } from './plan.js';
 import type { RunPaths } from './run-dir.js';
+import { allocationFailure, isAllocationFailure } from './memory.js';
 import { trainStep, type StepResult } from './step.js';
 import { trainStepWithWorkers, WorkerFailure, type WorkerPool } from './workers/index.js';
 import { derivedMetrics, labelsPerExample } from './task.js';
@@ -239,6 +240,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     try {
       result = options.workers ? await trainStepWithWorkers(stepSettings, options.workers, batch, state.step, logNow) : trainStep(stepSettings, batch, state.step, logNow);
     } catch (error) {
+      if (isAllocationFailure(error)) throw allocationFailure(error, nextStep);
       if (!(error instanceof WorkerFailure)) throw error;
       status = 'failed';
       reason = error.message;

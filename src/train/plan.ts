@@ -14,6 +14,7 @@ import { createOptimizer, type RunOptimizer } from '../optim/factory.js';
 import { multiplierSchedule, scheduleSpec, type Schedule } from '../optim/schedules.js';
 import { Rng } from '../random.js';
 import { UserError, EXIT } from '../errors.js';
+import { checkMemory } from './memory.js';
 import { taskOf, type TaskKind } from './task.js';
 
 export interface Plan {
@@ -55,6 +56,9 @@ export async function buildPlan(config: RunConfig, log: (line: string) => void =
   const stepsPerEpoch = Math.floor(dataset.train.size / batchSize);
   const totalSteps = totalStepsFor(config.train, stepsPerEpoch);
 
+  // Refuse a run that cannot fit before any parameter is allocated.
+  const modelMemory = modelFamily.memory?.(config.model as never, dataset.spec);
+  if (modelMemory) checkMemory(config, modelMemory, backend.name);
   const model = await buildModel(modelFamily, config.model, dataset.spec, Rng.derive(config.train.seed, 'init').nextUint32());
   const multiplier = multiplierSchedule(scheduleSpec(config.schedule, totalSteps), totalSteps);
   const resolvedOptimizer = optimizerOptions(config.optimizer);

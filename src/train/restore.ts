@@ -3,7 +3,7 @@
  * its parameters from a checkpoint (the newest valid one, or a chosen step), and for language models the
  * vocabulary the run stored. For `sample`, `export` and anything else that uses a trained model.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { initBackend, type BackendChoice, type BackendRequest } from '../backend.js';
 import { loadConfig } from '../config/index.js';
@@ -17,6 +17,7 @@ import { buildModel, loadDataset } from './components.js';
 import { newestValidCheckpoint, readCheckpoint, restoreModel, type LoadedCheckpoint } from './checkpoint.js';
 import { checkpointsFor, type CheckpointRef } from './checkpoint-ref.js';
 import { runPaths } from './run-dir.js';
+import { readInputText } from '../files/input-file.js';
 
 export interface RestoredRun {
   dir: string;
@@ -72,7 +73,7 @@ async function inputSpecOf(dir: string, config: RunConfig): Promise<{ spec: Inpu
   if (!('module' in config.model) && config.model.name === 'gpt') {
     const file = join(dir, VOCABULARY_FILE);
     if (!existsSync(file)) throw new UserError(`${dir} has no ${VOCABULARY_FILE}: it is not the run directory of a language model`, EXIT.usage);
-    const vocabulary = Vocabulary.fromJson(readFileSync(file, 'utf8'), file);
+    const vocabulary = Vocabulary.fromJson(readInputText(file), file);
     return { spec: { kind: 'tokens', shape: [config.model.contextLength], classes: vocabulary.size }, vocabulary };
   }
   const dataset = await loadDataset(await dataFamilyFor(config.data), config.data, { seed: config.train.seed });

@@ -3,7 +3,7 @@
  * directory (new, overwritten or resumed), builds the plan, runs the loop, returns the summary.
  * The CLI's train command is a thin shell around this.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../atomic-write.js';
 import { ConfigError, configToYaml, loadConfig, type LoadedConfig } from '../config/index.js';
@@ -17,6 +17,7 @@ import { buildPlan, disposePlan } from './plan.js';
 import { checkRunDirectory, prepareRunDirectory, runDirectoryFor, runPaths, type RunPaths } from './run-dir.js';
 import { staticProblems } from './static-checks.js';
 import { startWorkers, type WorkerPool } from './workers/index.js';
+import { readInputText } from '../files/input-file.js';
 
 export interface TrainOptions {
   /** `key.path=value` overrides, as on the command line. */
@@ -96,7 +97,7 @@ function formatFlops(flops: number | null): string {
 /** A run that stopped on an error says so in its summary.json, with the error's first line as the reason. */
 function markFailed(summaryPath: string, error: unknown): void {
   if (!existsSync(summaryPath)) return;
-  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as RunSummary;
+  const summary = JSON.parse(readInputText(summaryPath)) as RunSummary;
   const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
   writeJsonAtomic(summaryPath, { ...summary, status: 'failed', reason, finishedAt: new Date().toISOString() });
 }

@@ -2,7 +2,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import type { CsvDataConfig } from '../../src/config/types.generated.js';
-import { csv, parseCsv, sortLabels } from '../../src/data/csv.js';
+import { csv, parseCsv, parseNumber, sortLabels } from '../../src/data/csv.js';
 import { dataFamily } from '../../src/data/registry.js';
 import { EXIT, UserError } from '../../src/errors.js';
 import { tempDir } from '../helpers/cli.js';
@@ -127,7 +127,7 @@ describe('csv', () => {
   });
 
   it('check() finds a missing file and columns that are not there, with suggestions', () => {
-    expect(csv.check(config(join(dir.path, 'absent.csv')))).toEqual([{ path: 'data.path', message: `no such file: ${join(dir.path, 'absent.csv')}` }]);
+    expect(csv.check(config(join(dir.path, 'absent.csv')))).toEqual([{ path: 'data.path', message: `${join(dir.path, 'absent.csv')}: no such file` }]);
     const path = file('table.csv', TABLE);
     expect(csv.check(config(path, { labelColumn: 'kinds', featureColumns: ['x', 7] }))).toEqual([
       { path: 'data.labelColumn', message: 'no column "kinds" in table.csv (columns: x, kind, y) (did you mean kind?)' },
@@ -150,5 +150,81 @@ describe('csv', () => {
     expect(bad.exitCode).toBe(EXIT.failed);
     const empty = await loadError(config(file('empty-field.csv', 'x,kind,y\r\n1,a,2\r\n,b,3\r\n')));
     expect(empty.message).toMatch(/empty-field\.csv:3: column "x": is empty \(missing values are not supported\)$/);
+  });
+});
+
+describe('csv values: one grammar for numbers, non-empty labels', () => {
+  it.each([
+    ['12', 12],
+    [' 1 ', 1],
+    ['\t-0.5', -0.5],
+    ['.5', 0.5],
+    ['1.', 1],
+    ['+3', 3],
+    ['1.5e-3', 0.0015],
+    ['2E5', 200000],
+    ['-3.4e38', -3.4e38],
+  ])('reads %j as %d', (field, value) => {
+    expect(parseNumber(field)).toBe(value);
+  });
+
+  it.each([
+    ['0x10', '"0x10" is not a number (only decimal numbers are read, not hexadecimal, binary or octal)'],
+    ['0b11', '"0b11" is not a number (only decimal numbers are read, not hexadecimal, binary or octal)'],
+    ['Infinity', '"Infinity" is not a number (non-finite values are not supported)'],
+    ['-inf', '"-inf" is not a number (non-finite values are not supported)'],
+    ['NaN', '"NaN" is not a number (non-finite values are not supported)'],
+    ['1_000', '"1_000" is not a number (digit separators are not read: write 1000, not 1_000)'],
+    ['1,000', '"1,000" is not a number (digit separators are not read: write 1000, not 1_000)'],
+    ['1e39', '"1e39" is outside the float32 range (±3.4028235e38)'],
+    ['1e', '"1e" is not a number'],
+    ['--1', '"--1" is not a number'],
+    ['١٢', '"١٢" is not a number'],
+    ['', 'is empty (missing values are not supported)'],
+    ['  ', 'is empty (missing values are not supported)'],
+  ])('refuses %j: %s', (field, reason) => {
+    expect(parseNumber(field)).toBe(reason);
+  });
+
+  it.each([
+    ['0x10', 'x,kind,y\n1,a,2\n0x10,b,3\n', 3, 'column "x": "0x10" is not a number (only decimal numbers are read, not hexadecimal, binary or octal)'],
+    ['Infinity', 'x,kind,y\n1,a,2\n2,b,3\n3,a,Infinity\n', 4, 'column "y": "Infinity" is not a number (non-finite values are not supported)'],
+    ['"1_000"', 'x,kind,y\n1,a,2\n"1_000",b,3\n', 3, 'column "x": "1_000" is not a number (digit separators are not read: write 1000, not 1_000)'],
+    ['an empty label', 'x,kind,y\n1,a,2\n1.0,,2.0\n', 3, 'column "kind": the label is empty (every row needs a label)'],
+    ['a blank label', 'x,kind,y\n1,a,2\n1.0, ,2.0\n', 3, 'column "kind": the label is empty (every row needs a label)'],
+    ['an empty label at the end of a row', 'x,y,kind\n1,2,a\n1.0,2.0,\n', 3, 'column "kind": the label is empty (every row needs a label)'],
+    ['an empty quoted label after a multi-line field', 'x,y,kind\n1,2,"a\nb"\n1.0,2.0,""\n', 4, 'column "kind": the label is empty (every row needs a label)'],
+  ])('a file with %s is a data error at file:line (exit 1)', async (_what, content, line, message) => {
+    const path = file('values.csv', content);
+    const error = await loadError(config(path));
+    expect(error.message).toBe(`${path}:${line}: ${message}`);
+    expect(error.exitCode).toBe(EXIT.failed);
+  });
+
+  it('trims labels, and sorts them numerically only when every label is a decimal number', async () => {
+    expect(sortLabels(['0x10', '9'])).toEqual(['0x10', '9']);
+    expect(sortLabels(['1e1', '9', '-1'])).toEqual(['-1', '9', '1e1']);
+    const path = file('trim.csv', 'x,kind\n1, b \n2,a\n3,b\n4,a\n5,b\n6,a\n');
+    const data = await csv.load(config(path, { testFraction: 0, validationFraction: 0 }), { seed: 1 });
+    expect(JSON.parse(data.artifacts!()['csv.json']).classes).toEqual(['a', 'b']);
+  });
+
+  it('refuses a file whose values pass the in-memory data limit, with the limit (exit 2)', async () => {
+    const path = file('limit.csv', TABLE);
+    process.env.LION_TRAIN_DATA_MEMORY_LIMIT = '300';
+    try {
+      const error = await loadError(config(path));
+      expect(error.message).toMatch(new RegExp(`^${path}: its values pass the in-memory data limit of 300 bytes at line 5 \\(3 rows of 2 features at 12 bytes a value\\); set LION_TRAIN_DATA_MEMORY_LIMIT`));
+      expect(error.exitCode).toBe(EXIT.usage);
+    } finally {
+      delete process.env.LION_TRAIN_DATA_MEMORY_LIMIT;
+    }
+  });
+
+  it('reads a file that is not valid UTF-8 as a data error at file:line:col', async () => {
+    const path = join(dir.path, 'latin1.csv');
+    writeFileSync(path, Buffer.concat([Buffer.from('x,kind\n1,a\n2,caf'), Buffer.from([0xe9]), Buffer.from('\n')]));
+    const error = await loadError(config(path));
+    expect(error.message).toBe(`${path}:3:6: not valid UTF-8 (byte 0xe9 at offset 16)`);
   });
 });

@@ -99,13 +99,13 @@ describe('text', () => {
 
   it('check() finds a missing file; load() refuses text shorter than a window and bytes that are not UTF-8', async () => {
     const missing = join(dir.path, 'absent.txt');
-    expect(text.check(config({ path: missing }))).toEqual([{ path: 'data.path', message: `no such file: ${missing}` }]);
+    expect(text.check(config({ path: missing }))).toEqual([{ path: 'data.path', message: `${missing}: no such file` }]);
     expect(text.check(config())).toEqual([]);
     const short = file('short.txt', 'abcdefghij');
     await expect(text.load(config({ path: short, validationFraction: 0.5 }), { seed: 1, contextLength: 8 })).rejects.toThrow(
       `${short}: the training text has 5 characters, fewer than model.contextLength + 1 = 9`,
     );
     const latin1 = file('latin1.txt', Uint8Array.from([0x63, 0x61, 0x66, 0xe9, 0x0a]));
-    await expect(text.load(config({ path: latin1 }), { seed: 1, contextLength: 2 })).rejects.toThrow(`${latin1}: not valid UTF-8 text`);
+    await expect(text.load(config({ path: latin1 }), { seed: 1, contextLength: 2 })).rejects.toThrow(`${latin1}:1:4: not valid UTF-8 (byte 0xe9 at offset 3)`);
   });
 });

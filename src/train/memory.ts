@@ -1,0 +1,148 @@
+/**
+ * A run's memory, estimated before the model is built, and the refusal of a run that cannot fit.
+ *
+ * Estimate (bytes, float32 = 4 bytes a value), from the model family's analytic shapes (`ModelFamily.memory`):
+ *   parameters P · (1 weights + 1 gradients + slots optimizer state + 1 accumulated gradients when
+ *   train.accumulationSteps > 1 + 1 the new values an update makes before it replaces the old)
+ *   + activations of one micro-batch (batchSize / accumulationSteps examples) · 3 (`ACTIVATION_COPIES`: the
+ *   forward values the tape keeps, and the backward pass's gradients and temporaries, alive until the step ends);
+ *   each extra worker thread adds its own weights, gradients and micro-batch activations.
+ * Optimizer slots: Lion 1 (momentum), AdamW 2 (first and second moments), Adafactor 1 with beta1 else ~0
+ * (its factored second moment is rows + columns per matrix).
+ * Limits: wasm addresses at most 4 GiB (32-bit memory); on wasm, cpu and node the tensors live in this process,
+ * so the estimate must also fit the memory available to it (`process.availableMemory()`, which follows cgroup
+ * limits); on gpu no limit is known and nothing is refused.
+ * The estimate is checked against measured peaks in test/train/memory.test.ts (within the factor stated there).
+ */
+import type { RunConfig } from '../config/types.generated.js';
+import { EXIT, UserError } from '../errors.js';
+import { formatBytes } from '../files/input-file.js';
+import type { ModelMemory } from '../models/model.js';
+
+export const WASM_ADDRESS_SPACE = 4 * 1024 ** 3;
+
+/**
+ * Activation values alive per forward value at the peak of a step: the forward values, plus the gradients and
+ * temporaries of the backward pass, which the step's tf.tidy keeps until it ends (measured about 2x the forward).
+ */
+export const ACTIVATION_COPIES = 3;
+
+export interface MemoryEstimate {
+  /** Bytes of each part. */
+  parameters: number;
+  gradients: number;
+  optimizerState: number;
+  /** Accumulated gradients and update temporaries. */
+  updateBuffers: number;
+  activations: number;
+  /** Weights, gradients and activations of the worker threads beyond the first. */
+  workers: number;
+  total: number;
+  microBatch: number;
+}
+
+/** Optimizer state values per parameter. */
+export function optimizerSlots(optimizer: RunConfig['optimizer']): number {
+  if (optimizer.name === 'adamw') return 2;
+  if (optimizer.name === 'lion') return 1;
+  const beta1 = optimizer.adafactor?.beta1;
+  return beta1 !== null && beta1 !== undefined ? 1 : 0.01;
+}
+
+/** The run's memory in bytes from its model's analytic memory (see the module comment for the formula). */
+export function estimateRunMemory(config: RunConfig, model: ModelMemory): MemoryEstimate {
+  const { batchSize, accumulationSteps, workers } = config.train;
+  const microBatch = Math.ceil(batchSize / accumulationSteps);
+  const p = 4 * model.parameters;
+  const parameters = p;
+  const gradients = p;
+  const optimizerState = Math.ceil(optimizerSlots(config.optimizer) * p);
+  const updateBuffers = p * (accumulationSteps > 1 ? 2 : 1);
+  const activations = ACTIVATION_COPIES * 4 * model.activationsPerExample * microBatch;
+  const extraWorkers = (Math.max(1, workers) - 1) * (parameters + gradients + activations);
+  return {
+    parameters,
+    gradients,
+    optimizerState,
+    updateBuffers,
+    activations,
+    workers: extraWorkers,
+    total: parameters + gradients + optimizerState + updateBuffers + activations + extraWorkers,
+    microBatch,
+  };
+}
+
+export interface MemoryLimit {
+  bytes: number;
+  /** What holds the limit, for the message ("the wasm backend's 4 GiB address space"). */
+  what: string;
+}
+
+/** The limits a backend's tensors must fit, tightest first. `available` is the memory this process may still use. */
+export function memoryLimits(backend: string, available: number): MemoryLimit[] {
+  const limits: MemoryLimit[] = [];
+  if (backend === 'gpu') return limits;
+  limits.push({ bytes: available, what: 'the memory available to this process' });
+  if (backend === 'wasm') limits.push({ bytes: WASM_ADDRESS_SPACE, what: "the wasm backend's 4 GiB address space" });
+  return limits.sort((a, b) => a.bytes - b.bytes);
+}
+
+/** Memory this process may still allocate: free memory within any cgroup limit. */
+export function availableMemory(): number {
+  return process.availableMemory();
+}
+
+/** The config keys to change, in words, for the part of the estimate that is largest. */
+function advice(config: RunConfig, estimate: MemoryEstimate): string {
+  const model = config.model as { name: string; width?: number; hidden?: number[]; mlpWidth?: number; depth?: number };
+  const modelPart = estimate.parameters + estimate.gradients + estimate.optimizerState + estimate.updateBuffers;
+  const modelKeys =
+    model.width !== undefined
+      ? `model.width (${model.width}), model.mlpWidth or model.depth`
+      : model.hidden !== undefined
+        ? `model.hidden (${JSON.stringify(model.hidden)})`
+        : 'the model';
+  const batch = `train.batchSize (${config.train.batchSize}) or raise train.accumulationSteps (${config.train.accumulationSteps})`;
+  return modelPart >= estimate.activations ? `make ${modelKeys} smaller` : `lower ${batch}`;
+}
+
+/** The one-line summary of an estimate: "6.1 GiB (parameters 1.0 GiB, …)". */
+export function describeEstimate(e: MemoryEstimate): string {
+  const parts = [
+    `parameters ${formatBytes(e.parameters)}`,
+    `gradients ${formatBytes(e.gradients)}`,
+    `optimizer state ${formatBytes(e.optimizerState)}`,
+    `update buffers ${formatBytes(e.updateBuffers)}`,
+    `activations of a ${e.microBatch}-example micro-batch ${formatBytes(e.activations)}`,
+    ...(e.workers > 0 ? [`other worker threads ${formatBytes(e.workers)}`] : []),
+  ];
+  return `${formatBytes(e.total)} (${parts.join(', ')})`;
+}
+
+/**
+ * Refuses a run whose estimate passes a limit of its backend.
+ * @throws UserError (exit 2) with the estimate, the limit and what to change.
+ */
+export function checkMemory(config: RunConfig, model: ModelMemory, backend: string, available = availableMemory()): MemoryEstimate {
+  const estimate = estimateRunMemory(config, model);
+  const limit = memoryLimits(backend, available).find((l) => estimate.total > l.bytes);
+  if (limit) {
+    throw new UserError(
+      `this run needs about ${describeEstimate(estimate)}, more than ${limit.what} (${formatBytes(limit.bytes)}); ${advice(config, estimate)}`,
+      EXIT.usage,
+    );
+  }
+  return estimate;
+}
+
+/** Whether an error thrown by a backend is an allocation failure (wasm's out-of-bounds access after a failed grow, V8's). */
+export function isAllocationFailure(error: unknown): boolean {
+  const message = error instanceof Error ? `${error.name}: ${error.message}` : String(error);
+  return /memory access out of bounds|Array buffer allocation failed|Out of memory|Cannot allocate|Aborted\(OOM\)|Invalid typed array length|Invalid array buffer length|Could not allocate|failed to grow/i.test(message);
+}
+
+/** The one-line error for an allocation failure at `step` (exit 1). */
+export function allocationFailure(error: unknown, step: number): UserError {
+  const first = (error instanceof Error ? error.message : String(error)).split('\n')[0];
+  return new UserError(`out of memory at step ${step}: the backend could not allocate a tensor (${first}); lower train.batchSize or the model's size`, EXIT.failed);
+}
