@@ -127,6 +127,30 @@ export function readStepResult(out: ReturnType<typeof applySums>): StepResult {
   return { loss, correct, gradNorm, updateNorm };
 }
 
+/**
+ * The same read without a synchronous read-back: one data() of the four scalars stacked. The webgpu backend
+ * cannot read synchronously in Node, and a GPU step should not stall on the CPU.
+ */
+export async function readStepResultAsync(out: ReturnType<typeof applySums>): Promise<StepResult> {
+  const all = tf.tidy(() => tf.stack([out.loss, tf.cast(out.correct, 'float32'), out.gradNorm, out.updateNorm]));
+  tf.dispose([out.loss, out.correct, out.gradNorm, out.updateNorm]);
+  const [loss, correct, gradNorm, updateNorm] = await all.data();
+  all.dispose();
+  return { loss, correct, gradNorm, updateNorm };
+}
+
+/** trainStep's update, its scalars left as tensors (for readStepResult or readStepResultAsync). */
+export function trainStepTensors(settings: StepSettings, batch: Batch, step: number, measureNorms: boolean): ReturnType<typeof applySums> {
+  const { model, accumulationSteps, labelSmoothing, seed } = settings;
+  return tf.tidy(() => {
+    let sums: MicroGradients | null = null;
+    splitBatch(batch, accumulationSteps).forEach((micro, i) => {
+      sums = addMicroBatch(sums, microBatchGradients(model, micro, dropoutSeedFor(seed, step, i), labelSmoothing));
+    });
+    return applySums(settings, sums!, accumulationSteps, measureNorms);
+  });
+}
+
 export function trainStep(settings: StepSettings, batch: Batch, step: number, measureNorms: boolean): StepResult {
   const { model, accumulationSteps, labelSmoothing, seed } = settings;
   const out = tf.tidy(() => {

@@ -1,0 +1,74 @@
+/**
+ * WebGPU in Node through Dawn (the npm package `webgpu`): makes `navigator.gpu`, asks it for an adapter and
+ * describes that adapter. tfjs-backend-webgpu registers its backend only if `navigator.gpu` exists when it is
+ * imported, so this runs first (backend.ts). Dawn on Linux uses Vulkan: it loads `libvulkan.so.1` and the
+ * drivers the Vulkan loader finds (or those `VK_ICD_FILENAMES` names). Never `create(['backend=null'])`:
+ * Dawn's null backend hands out an adapter that computes garbage.
+ */
+
+/** The adapter a run trains on, as WebGPU reports it (GPUAdapterInfo). */
+export interface AdapterInfo {
+  /** `nvidia`, `amd`, `intel`, `apple`, `mesa`, … */
+  vendor: string;
+  /** `hopper`, `rdna-3`, `software`, … */
+  architecture: string;
+  /** The device as its driver names it (`llvmpipe-llvm-15-0-6-256-bits-`, `nvidia-h200`, …). */
+  device: string;
+  /** The driver's own description, with its version (`llvmpipe: Mesa 25.0.7 (LLVM 15.0.6)`). */
+  driver: string;
+  /** A CPU-based or fallback adapter (lavapipe, SwiftShader): right numbers, no speed. */
+  fallback: boolean;
+}
+
+/** Where to get an adapter, for the message when there is none. */
+export const NO_ADAPTER_HINT =
+  'install the GPU\u2019s driver with Vulkan support and the Vulkan loader (Debian: libvulkan1 and the vendor\u2019s ICD), ' +
+  'or, for a software adapter, point VK_ICD_FILENAMES at a Mesa \u2265 24 lvp_icd.json (`npm run system-pieces` unpacks one into .cache/lavapipe/)';
+
+type Found = { missing: string } | { adapter: AdapterInfo | null; why: string };
+
+let gpu: { requestAdapter(options?: object): Promise<unknown> } | undefined;
+
+/**
+ * Sets `navigator.gpu` from Dawn (once per process) and asks it for an adapter (high performance).
+ * `missing` when the `webgpu` package cannot load; `adapter: null` with what was found when Dawn has none.
+ */
+export async function requestAdapter(importModule: (specifier: string) => Promise<unknown>): Promise<Found> {
+  if (gpu === undefined) {
+    let dawn: { create(flags: string[]): typeof gpu; globals: object };
+    try {
+      dawn = (await importModule('webgpu')) as typeof dawn;
+    } catch (error) {
+      return { missing: `the package webgpu (Dawn) is not installed or failed to load (${(error instanceof Error ? error.message : String(error)).split('\n')[0]})` };
+    }
+    Object.assign(globalThis, dawn.globals);
+    const g = globalThis as { navigator?: { gpu?: unknown } };
+    if (g.navigator === undefined) Object.defineProperty(globalThis, 'navigator', { value: {}, writable: true, configurable: true });
+    gpu = dawn.create([]);
+    g.navigator!.gpu = gpu;
+  }
+  const adapter = (await gpu!.requestAdapter({ powerPreference: 'high-performance' })) as { info?: Record<string, unknown> } | null;
+  if (adapter === null) {
+    const icd = process.env.VK_ICD_FILENAMES;
+    return { adapter: null, why: `Dawn found none on Vulkan${icd ? ` with VK_ICD_FILENAMES=${icd}` : ', VK_ICD_FILENAMES unset'}` };
+  }
+  return { adapter: adapterInfo(adapter.info ?? {}), why: '' };
+}
+
+/** AdapterInfo from a GPUAdapterInfo (whose fields are getters: copy them). */
+export function adapterInfo(info: Record<string, unknown>): AdapterInfo {
+  const text = (key: string) => (typeof info[key] === 'string' ? (info[key] as string) : '');
+  return {
+    vendor: text('vendor'),
+    architecture: text('architecture'),
+    device: text('device'),
+    driver: text('description'),
+    fallback: info.isFallbackAdapter === true || text('architecture') === 'software',
+  };
+}
+
+/** `mesa software llvmpipe-… (llvmpipe: Mesa 25.0.7 …; fallback)`. */
+export function describeAdapter(a: AdapterInfo): string {
+  const what = [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unnamed adapter';
+  return `${what} (${[a.driver, a.fallback ? 'software/fallback adapter' : ''].filter(Boolean).join('; ') || 'no driver description'})`;
+}
