@@ -7,7 +7,7 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { EXIT, UserError } from './errors.js';
-import { requestAdapter, type AdapterInfo, describeAdapter, NO_ADAPTER_HINT } from './webgpu.js';
+import { describeAdapter, NO_ADAPTER_HINT, requestAdapter, watchDeviceErrors, type AdapterInfo } from './webgpu.js';
 
 export type { AdapterInfo } from './webgpu.js';
 export type BackendRequest = 'auto' | 'gpu' | 'webgpu' | 'node' | 'wasm' | 'cpu';
@@ -84,6 +84,7 @@ async function tryBackend(name: Concrete, importModule: ModuleImporter, requeste
   }
   if (!ok) return { failure: `${name}: setBackend('${backend}') returned false (the backend failed to initialise)` };
   await tf.ready();
+  if (name === 'webgpu') watchDeviceErrors((tf.backend() as unknown as { device?: unknown }).device);
   return { adapter };
 }
 

@@ -72,3 +72,24 @@ export function describeAdapter(a: AdapterInfo): string {
   const what = [a.vendor, a.architecture, a.device].filter(Boolean).join(' ') || 'unnamed adapter';
   return `${what} (${[a.driver, a.fallback ? 'software/fallback adapter' : ''].filter(Boolean).join('; ') || 'no driver description'})`;
 }
+
+let deviceError: string | undefined;
+
+/**
+ * Records the first error the GPU device reports outside any error scope (a shader that fails validation,
+ * out of memory). WebGPU reports these asynchronously and drops the failed work, so without this a step could
+ * silently lose its update; the loop fails the run with it instead (takeDeviceError).
+ */
+export function watchDeviceErrors(device: unknown): void {
+  const target = device as { addEventListener?(type: string, listener: (event: { error?: { message?: string } }) => void): void } | undefined;
+  target?.addEventListener?.('uncapturederror', (event) => {
+    deviceError ??= (event.error?.message ?? 'unknown GPU error').split('\n')[0];
+  });
+}
+
+/** The first uncaptured GPU error since the last call, or undefined. */
+export function takeDeviceError(): string | undefined {
+  const error = deviceError;
+  deviceError = undefined;
+  return error;
+}

@@ -32,6 +32,7 @@ import {
 import { evaluate, type EvalResult } from './evaluate.js';
 import type { Plan } from './plan.js';
 import type { RunPaths } from './run-dir.js';
+import { takeDeviceError } from '../webgpu.js';
 import { readStepResultAsync, trainStepTensors, type StepResult } from './step.js';
 import { trainStepWithWorkers, WorkerFailure, type WorkerPool } from './workers/index.js';
 import { derivedMetrics, labelsPerExample } from './task.js';
@@ -243,6 +244,12 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
       if (!(error instanceof WorkerFailure)) throw error;
       status = 'failed';
       reason = error.message;
+      break;
+    }
+    const deviceError = takeDeviceError();
+    if (deviceError !== undefined) {
+      status = 'failed';
+      reason = `the GPU rejected work in step ${state.step + 1}: ${deviceError}`;
       break;
     }
     const lr = scheduledLearningRate(plan.resolvedOptimizer, plan.multiplier, state.step);

@@ -46,8 +46,22 @@ export function splitBatch(batch: Batch, parts: number): Batch[] {
   }));
 }
 
+/** Operands per addN: WebGPU gives a shader 8 storage buffers (the output takes one). */
+const ADD_N_MAX = 7;
+
+/**
+ * Σ tensors, added left to right in addN calls of at most 7 operands: the same order (so the same sums) as one
+ * addN, and within the webgpu backend's limit of storage buffers per shader (a larger addN fails validation,
+ * and the GPU then drops the whole step's work).
+ */
+export function addMany(tensors: tf.Tensor[]): tf.Tensor {
+  let sum = tensors.length <= ADD_N_MAX ? tf.addN(tensors) : tf.addN(tensors.slice(0, ADD_N_MAX));
+  for (let i = ADD_N_MAX; i < tensors.length; i += ADD_N_MAX - 1) sum = tf.addN([sum, ...tensors.slice(i, i + ADD_N_MAX - 1)]);
+  return sum;
+}
+
 export function globalNorm(tensors: tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(tensors.map((t) => tf.sum(tf.square(t))))) as tf.Scalar);
+  return tf.tidy(() => tf.sqrt(addMany(tensors.map((t) => tf.sum(tf.square(t))))) as tf.Scalar);
 }
 
 /** As torch.nn.utils.clip_grad_norm_: scale every gradient by maxNorm / (norm + 1e-6) when that is below 1. */
