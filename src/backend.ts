@@ -61,7 +61,8 @@ async function tryBackend(name: Concrete, importModule: ModuleImporter, requeste
   let adapter: AdapterInfo | undefined;
   if (name === 'webgpu') {
     // tfjs-backend-webgpu registers only if navigator.gpu exists when it is imported: Dawn first.
-    const found = await requestAdapter(importModule);
+    // auto looks in a child process first: on a machine without a GPU, Dawn and the drivers stay out of this one.
+    const found = await requestAdapter(importModule, { isolated: requested === 'auto', acceptable: (a) => !a.fallback || requested !== 'auto' });
     if ('missing' in found) return { failure: `webgpu: ${found.missing}` };
     if (found.adapter === null) return { failure: `webgpu: no WebGPU adapter (${found.why})`, noAdapter: true };
     adapter = found.adapter;

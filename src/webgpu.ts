@@ -5,6 +5,7 @@
  * drivers the Vulkan loader finds (or those `VK_ICD_FILENAMES` names). Never `create(['backend=null'])`:
  * Dawn's null backend hands out an adapter that computes garbage.
  */
+import { execFile } from 'node:child_process';
 
 /** The adapter a run trains on, as WebGPU reports it (GPUAdapterInfo). */
 export interface AdapterInfo {
@@ -29,17 +30,60 @@ type Found = { missing: string } | { adapter: AdapterInfo | null; why: string };
 
 let gpu: { requestAdapter(options?: object): Promise<unknown> } | undefined;
 
+/** Run in a child process by `probeAdapter`: prints the adapter's info as JSON (null when there is none). */
+const PROBE = `
+const { create } = await import(process.argv[1]);
+const adapter = await create([]).requestAdapter({ powerPreference: 'high-performance' });
+const i = adapter?.info;
+console.log(JSON.stringify(i ? { vendor: i.vendor, architecture: i.architecture, device: i.device, description: i.description, isFallbackAdapter: i.isFallbackAdapter } : null));
+process.exit(0);
+`;
+
+/**
+ * Asks Dawn for an adapter in a child process, so that what the Vulkan loader and drivers print while Dawn looks
+ * (and a driver that crashes) stays out of this process: `auto` does this before loading Dawn here.
+ */
+function probeAdapter(): Promise<{ adapter: AdapterInfo | null; why: string }> {
+  return new Promise((resolve) => {
+    const url = import.meta.resolve('webgpu');
+    execFile(process.execPath, ['--input-type=module', '-e', PROBE, url], { timeout: 30_000, encoding: 'utf8' }, (error, stdout, stderr) => {
+      const last = stdout.trim().split('\n').pop() ?? '';
+      try {
+        const info = JSON.parse(last) as Record<string, unknown> | null;
+        if (info) return resolve({ adapter: adapterInfo(info), why: '' });
+      } catch {
+        const said = (stderr.split('\n').find((l) => l.trim() !== '') ?? error?.message ?? '').trim();
+        return resolve({ adapter: null, why: `Dawn's adapter probe failed${said ? `: ${said}` : ''}` });
+      }
+      resolve({ adapter: null, why: noneFound() });
+    });
+  });
+}
+
+function noneFound(): string {
+  const icd = process.env.VK_ICD_FILENAMES;
+  return `Dawn found none on Vulkan${icd ? ` with VK_ICD_FILENAMES=${icd}` : ', VK_ICD_FILENAMES unset'}`;
+}
+
 /**
  * Sets `navigator.gpu` from Dawn (once per process) and asks it for an adapter (high performance).
  * `missing` when the `webgpu` package cannot load; `adapter: null` with what was found when Dawn has none.
+ * `acceptable(adapter)` false (auto: a software adapter) returns the adapter without starting Dawn here.
  */
-export async function requestAdapter(importModule: (specifier: string) => Promise<unknown>): Promise<Found> {
+export async function requestAdapter(
+  importModule: (specifier: string) => Promise<unknown>,
+  { isolated = false, acceptable = () => true }: { isolated?: boolean; acceptable?: (a: AdapterInfo) => boolean } = {},
+): Promise<Found> {
   if (gpu === undefined) {
     let dawn: { create(flags: string[]): typeof gpu; globals: object };
     try {
       dawn = (await importModule('webgpu')) as typeof dawn;
     } catch (error) {
       return { missing: `the package webgpu (Dawn) is not installed or failed to load (${(error instanceof Error ? error.message : String(error)).split('\n')[0]})` };
+    }
+    if (isolated) {
+      const probed = await probeAdapter();
+      if (probed.adapter === null || !acceptable(probed.adapter)) return probed;
     }
     Object.assign(globalThis, dawn.globals);
     const g = globalThis as { navigator?: { gpu?: unknown } };
@@ -48,10 +92,7 @@ export async function requestAdapter(importModule: (specifier: string) => Promis
     g.navigator!.gpu = gpu;
   }
   const adapter = (await gpu!.requestAdapter({ powerPreference: 'high-performance' })) as { info?: Record<string, unknown> } | null;
-  if (adapter === null) {
-    const icd = process.env.VK_ICD_FILENAMES;
-    return { adapter: null, why: `Dawn found none on Vulkan${icd ? ` with VK_ICD_FILENAMES=${icd}` : ', VK_ICD_FILENAMES unset'}` };
-  }
+  if (adapter === null) return { adapter: null, why: noneFound() };
   return { adapter: adapterInfo(adapter.info ?? {}), why: '' };
 }
 
