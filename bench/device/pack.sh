@@ -29,9 +29,10 @@ npm ls --omit=dev --all --parseable 2>/dev/null | tail -n +2 | sed "s|^$ROOT/||"
   cp -r "$dir" "$STAGE/$dir"
 done
 for pkg in "$STAGE"/node_modules/@tensorflow/*/; do
-  main=$(node -p "require('$ROOT/${pkg#"$STAGE"/}package.json').main")
+  pkg=${pkg%/}
+  main=$(node -p "require('$ROOT/${pkg#"$STAGE"/}/package.json').main")
   find "$pkg" -mindepth 1 -maxdepth 1 ! -name package.json ! -name dist -exec rm -rf {} +
-  find "$pkg/dist" -type f ! -path "$pkg$main" ! -name '*.wasm' -delete
+  find "$pkg/dist" -type f ! -path "$pkg/$main" ! -name '*.wasm' -delete
   find "$pkg/dist" -type d -empty -delete
 done
 find "$STAGE/node_modules/webgpu/dist" -mindepth 1 -maxdepth 1 ! -name linux-x64 ! -name '*.js' -exec rm -rf {} +
