@@ -14,7 +14,8 @@
  *      equal micro-batches, so an odd batch size is rounded up), interleaved round by round.
  * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
  * --no-torch --no-optim --no-vit-optimizers --no-profile --no-memory --memory-steps=2000 --no-workers
- * --workers-rounds=7
+ * --workers-rounds=7 --optim-params=4000000 (webgpu). `--backends=webgpu` alone runs only the training steps and the
+ * optimizer updates on webgpu, and names the adapter.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
@@ -30,12 +31,14 @@ import { dataFamily } from '../src/data/registry.js';
 import type { InputSpec } from '../src/models/model.js';
 import { modelFamily } from '../src/models/registry.js';
 import { createOptimizer } from '../src/optim/factory.js';
+import { Adafactor, AdamW, Lion } from '../src/optim/index.js';
 import { Rng } from '../src/random.js';
-import { batchTensors, microBatchGradients, trainStep, type StepSettings } from '../src/train/step.js';
+import { batchTensors, microBatchGradients, readStepResultAsync, trainStep, trainStepTensors, type StepSettings } from '../src/train/step.js';
 import { layoutOf } from '../src/train/workers/layout.js';
 import { trainStepWithWorkers, WorkerPool } from '../src/train/workers/index.js';
 import { markdownTable } from '../src/telemetry/table.js';
-import { benchOptimizers, median } from './optim.js';
+import { benchOptimizers, BYTES_PER_ELEMENT, median } from './optim.js';
+import { describeAdapter } from '../src/webgpu.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHIPPED: Record<string, string> = {
@@ -104,13 +107,18 @@ function trainable(config: RunConfig, spec: InputSpec, options: { optimizer?: Ru
   return { model, settings, batch, dispose };
 }
 
-/** ms per training step of lion-train on the current backend (median of `steps` after warm-up), and FLOPs per step. */
-function timeSteps(c: Case, steps: number, warmup: number): { ms: number; flops: number } {
+/**
+ * ms per training step of lion-train on the current backend (median of `steps` after warm-up), and FLOPs per step.
+ * On webgpu each step ends with an async read of its loss, which waits for the GPU to finish the step.
+ */
+async function timeSteps(c: Case, steps: number, warmup: number): Promise<{ ms: number; flops: number }> {
   const t = trainable(c.config, c.spec);
   const samples: number[] = [];
+  const gpu = tf.getBackend() === 'webgpu';
   for (let i = 0; i < warmup + steps; i++) {
     const start = performance.now();
-    trainStep(t.settings(), t.batch, i, false);
+    if (gpu) await readStepResultAsync(trainStepTensors(t.settings(), t.batch, i, false));
+    else trainStep(t.settings(), t.batch, i, false);
     if (i >= warmup) samples.push(performance.now() - start);
   }
   const flops = (t.model.flopsPerExample ?? 0) * c.config.train.batchSize;
@@ -149,7 +157,7 @@ function table(rows: (string | number)[][]): string {
 
 async function benchModels(): Promise<void> {
   const wanted = option('models', 'mlp,vit,cnn,gpt').split(',');
-  const backends = option('backends', 'gpu,node,wasm,cpu').split(',') as BackendRequest[];
+  const backends = option('backends', 'gpu,webgpu,node,wasm,cpu').split(',') as BackendRequest[];
   const steps = Number(option('steps', '20'));
   const rounds = Number(option('rounds', '3'));
   const cases: Case[] = [];
@@ -171,8 +179,10 @@ async function benchModels(): Promise<void> {
   const rows: (string | number)[][] = [['model', 'backend', 'batch', 'ms/step', 'examples/s', 'GFLOP/s', 'PyTorch ms/step', 'lion-train / PyTorch']];
   for (const backend of backends) {
     try {
-      await initBackend(backend);
-    } catch {
+      const choice = await initBackend(backend);
+      if (choice.adapter) console.log(`  ${backend}: adapter ${describeAdapter(choice.adapter)}`);
+    } catch (error) {
+      if (backends.length === 1) console.log(`  ${backend}: ${(error as Error).message.split('\n')[0]}`);
       continue;
     }
     for (const c of cases) {
@@ -182,7 +192,7 @@ async function benchModels(): Promise<void> {
       const theirs: number[] = [];
       let flops = 0;
       for (let r = 0; r < rounds; r++) {
-        const timed = timeSteps(c, n, r === 0 ? 3 : 1);
+        const timed = await timeSteps(c, n, r === 0 ? 3 : 1);
         ours.push(timed.ms);
         flops = timed.flops;
         if (typeof torch !== 'string' && backend !== 'cpu') theirs.push(await torch.time(c, n, r === 0 ? 3 : 1));
@@ -195,6 +205,40 @@ async function benchModels(): Promise<void> {
   }
   if (typeof torch !== 'string') torch.stop();
   console.log(`\n${table(rows)}`);
+}
+
+/**
+ * The optimizer updates on webgpu (tfjs-op path): GB/s over `params` float32 parameters, the bytes each update
+ * must move (bench/optim.ts) over the median time of an update, synchronised by an async read of one element.
+ */
+async function benchWebgpuOptimizers(params: number): Promise<void> {
+  let choice;
+  try {
+    choice = await initBackend('webgpu');
+  } catch (error) {
+    console.log(`\n## Optimizer updates on webgpu: skipped (${(error as Error).message.split('\n')[0]})`);
+    return;
+  }
+  console.log(`\n## Optimizer updates on webgpu (${params / 1e6}M parameters, tfjs-op path; adapter ${describeAdapter(choice.adapter!)})\n`);
+  const rows: (string | number)[][] = [['optimizer', 'ms/update', 'GB/s']];
+  for (const name of ['lion', 'adamw', 'adafactor'] as const) {
+    const side = Math.round(Math.sqrt(params));
+    const variable = tf.variable(tf.randomNormal([side, side], 0, 0.1, 'float32', 1), true, 'w');
+    const grad = tf.randomNormal([side, side], 0, 0.01, 'float32', 2);
+    const optimizer = name === 'lion' ? new Lion({ learningRate: 1e-4 }) : name === 'adamw' ? new AdamW({ learningRate: 1e-3 }) : new Adafactor({});
+    const samples: number[] = [];
+    for (let i = 0; i < 8; i++) {
+      const start = performance.now();
+      optimizer.applyGradients({ w: grad });
+      await tf.tidy(() => tf.slice(variable.flatten(), 0, 1)).data();
+      if (i >= 2) samples.push(performance.now() - start);
+    }
+    const ms = median(samples);
+    rows.push([name, ms, (BYTES_PER_ELEMENT[name] * side * side) / (ms * 1e6)]);
+    optimizer.dispose();
+    tf.dispose([variable, grad]);
+  }
+  console.log(table(rows));
 }
 
 async function benchOptimizerBandwidth(): Promise<void> {
@@ -369,8 +413,10 @@ async function profileVitStep(): Promise<void> {
 
 console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}`);
 if (!flag('no-models')) await benchModels();
-if (!flag('no-optim')) await benchOptimizerBandwidth();
-if (!flag('no-vit-optimizers')) await benchOptimizersOnVit();
-if (!flag('no-profile')) await profileVitStep();
-if (!flag('no-memory')) await benchMemory();
-if (!flag('no-workers')) await benchWorkers();
+const onlyWebgpu = option('backends', '') === 'webgpu';
+if (!flag('no-optim') && !onlyWebgpu) await benchOptimizerBandwidth();
+if (!flag('no-optim') && option('backends', 'webgpu').split(',').includes('webgpu')) await benchWebgpuOptimizers(Number(option('optim-params', '4000000')));
+if (!onlyWebgpu && !flag('no-vit-optimizers')) await benchOptimizersOnVit();
+if (!onlyWebgpu && !flag('no-profile')) await profileVitStep();
+if (!onlyWebgpu && !flag('no-memory')) await benchMemory();
+if (!onlyWebgpu && !flag('no-workers')) await benchWorkers();

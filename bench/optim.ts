@@ -117,7 +117,7 @@ export interface BenchOptimizersResult {
 /** Timed updates per case are cut to fit about this much time (at least one). */
 const TIME_BUDGET_MS = 4000;
 
-const BYTES_PER_ELEMENT: Record<BenchOptimizer, number> = {
+export const BYTES_PER_ELEMENT: Record<BenchOptimizer, number> = {
   lion: 5 * 4,
   adamw: 7 * 4,
   adafactor: 3 * 4,

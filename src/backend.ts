@@ -1,13 +1,16 @@
 /**
  * Chooses and initialises the TensorFlow.js backend.
- * auto tries, in order: gpu (@tensorflow/tfjs-node-gpu), node (@tensorflow/tfjs-node), wasm, cpu.
+ * auto tries, in order: gpu (@tensorflow/tfjs-node-gpu), webgpu (Dawn through the npm package `webgpu`, on a
+ * hardware adapter only), node (@tensorflow/tfjs-node), wasm, cpu.
  * The native packages are optional and loaded only through dynamic import(), never statically.
  * setBackend() returning false is a failure, never a silent fallback to something slower.
  */
 import * as tf from '@tensorflow/tfjs';
 import { EXIT, UserError } from './errors.js';
+import { describeAdapter, NO_ADAPTER_HINT, requestAdapter, watchDeviceErrors, type AdapterInfo } from './webgpu.js';
 
-export type BackendRequest = 'auto' | 'gpu' | 'node' | 'wasm' | 'cpu';
+export type { AdapterInfo } from './webgpu.js';
+export type BackendRequest = 'auto' | 'gpu' | 'webgpu' | 'node' | 'wasm' | 'cpu';
 type Concrete = Exclude<BackendRequest, 'auto'>;
 
 export interface BackendChoice {
@@ -18,17 +21,21 @@ export interface BackendChoice {
   tfBackend: string;
   /** Why each backend tried before this one was passed over. */
   passedOver: string[];
+  /** webgpu only: the adapter the backend runs on. */
+  adapter?: AdapterInfo;
 }
 
 const PACKAGE: Record<Concrete, string> = {
   gpu: '@tensorflow/tfjs-node-gpu',
+  webgpu: '@tensorflow/tfjs-backend-webgpu',
   node: '@tensorflow/tfjs-node',
   wasm: '@tensorflow/tfjs-backend-wasm',
   cpu: '@tensorflow/tfjs-backend-cpu',
 };
-const TF_BACKEND: Record<Concrete, string> = { gpu: 'tensorflow', node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
+const TF_BACKEND: Record<Concrete, string> = { gpu: 'tensorflow', webgpu: 'webgpu', node: 'tensorflow', wasm: 'wasm', cpu: 'cpu' };
 const INSTALL_HINT: Record<Concrete, string> = {
   gpu: 'npm install @tensorflow/tfjs-node-gpu (Linux x64 with CUDA 11.8 and cuDNN 8.6; its install downloads libtensorflow)',
+  webgpu: 'npm install webgpu @tensorflow/tfjs-backend-webgpu (Dawn for Node: Linux x64/arm64, macOS, Windows; nothing downloaded)',
   node: 'npm install @tensorflow/tfjs-node (its install downloads libtensorflow)',
   wasm: 'npm install @tensorflow/tfjs-backend-wasm',
   cpu: 'npm install @tensorflow/tfjs',
@@ -43,36 +50,62 @@ export interface BackendOptions {
 
 const defaultImporter: ModuleImporter = (specifier) => import(specifier);
 
-async function tryBackend(name: Concrete, importModule: ModuleImporter): Promise<string | undefined> {
+interface Tried {
+  failure?: string;
+  /** webgpu: no adapter at all (as opposed to a package missing or an adapter passed over). */
+  noAdapter?: boolean;
+  adapter?: AdapterInfo;
+}
+
+async function tryBackend(name: Concrete, importModule: ModuleImporter, requested: BackendRequest): Promise<Tried> {
+  let adapter: AdapterInfo | undefined;
+  if (name === 'webgpu') {
+    // tfjs-backend-webgpu registers only if navigator.gpu exists when it is imported: Dawn first.
+    // auto looks in a child process first: on a machine without a GPU, Dawn and the drivers stay out of this one.
+    const found = await requestAdapter(importModule, { isolated: requested === 'auto', acceptable: (a) => !a.fallback || requested !== 'auto' });
+    if ('missing' in found) return { failure: `webgpu: ${found.missing}` };
+    if (found.adapter === null) return { failure: `webgpu: no WebGPU adapter (${found.why})`, noAdapter: true };
+    adapter = found.adapter;
+    if (requested === 'auto' && adapter.fallback) {
+      return { failure: `webgpu: only a software adapter (${describeAdapter(adapter)}): auto takes a hardware GPU only; train.backend: webgpu uses it` };
+    }
+  }
   try {
     if (name !== 'cpu') await importModule(PACKAGE[name]);
   } catch (error) {
-    return `${name}: ${PACKAGE[name]} is not installed or failed to load (${firstLine(error)})`;
+    return { failure: `${name}: ${PACKAGE[name]} is not installed or failed to load (${firstLine(error)})` };
   }
   const backend = TF_BACKEND[name];
-  if (!tf.findBackendFactory(backend)) return `${name}: ${PACKAGE[name]} loaded but registered no "${backend}" backend`;
+  if (!tf.findBackendFactory(backend)) return { failure: `${name}: ${PACKAGE[name]} loaded but registered no "${backend}" backend` };
   let ok: boolean;
   try {
     ok = await tf.setBackend(backend);
   } catch (error) {
-    return `${name}: setBackend('${backend}') threw (${firstLine(error)})`;
+    return { failure: `${name}: setBackend('${backend}') threw (${firstLine(error)})` };
   }
-  if (!ok) return `${name}: setBackend('${backend}') returned false (the backend failed to initialise)`;
+  if (!ok) return { failure: `${name}: setBackend('${backend}') returned false (the backend failed to initialise)` };
   await tf.ready();
-  return undefined;
+  if (name === 'webgpu') watchDeviceErrors((tf.backend() as unknown as { device?: unknown }).device);
+  return { adapter };
 }
+
+/** The order `auto` tries. */
+export const AUTO_ORDER: readonly Concrete[] = ['gpu', 'webgpu', 'node', 'wasm', 'cpu'];
 
 export async function initBackend(requested: BackendRequest, options: BackendOptions = {}): Promise<BackendChoice> {
   const importModule = options.importModule ?? defaultImporter;
-  const candidates: Concrete[] = requested === 'auto' ? ['gpu', 'node', 'wasm', 'cpu'] : [requested];
+  const candidates: readonly Concrete[] = requested === 'auto' ? AUTO_ORDER : [requested];
   const passedOver: string[] = [];
   for (const name of candidates) {
-    const failure = await tryBackend(name, importModule);
-    if (failure === undefined) {
+    const tried = await tryBackend(name, importModule, requested);
+    if (tried.failure === undefined) {
       if (name === 'cpu') quietCpuBanner();
-      return { requested, name, tfBackend: TF_BACKEND[name], passedOver };
+      return { requested, name, tfBackend: TF_BACKEND[name], passedOver, ...(tried.adapter ? { adapter: tried.adapter } : {}) };
     }
-    passedOver.push(failure);
+    if (requested === 'webgpu' && tried.noAdapter) {
+      throw new UserError(`train.backend webgpu: ${tried.failure.replace(/^webgpu: /, '')}; ${NO_ADAPTER_HINT}`, EXIT.usage);
+    }
+    passedOver.push(tried.failure);
   }
   if (requested !== 'auto') {
     throw new UserError(`train.backend ${requested} is not available: ${passedOver[0]}; install it with: ${INSTALL_HINT[requested]}`, EXIT.usage);
@@ -96,13 +129,14 @@ function firstLine(error: unknown): string {
 }
 
 /**
- * One line for logs: `wasm (auto; passed over: gpu: @tensorflow/tfjs-node-gpu not installed; node: …)`.
- * Each reason is summarised: a package that is missing says so in three words; any other failure keeps
- * the start of its error (the full text is in BackendChoice.passedOver).
+ * One line for logs: `wasm (auto; passed over: gpu: @tensorflow/tfjs-node-gpu not installed; node: …)`,
+ * `webgpu on nvidia … (requested)`. Each reason is summarised: a package that is missing says so in three
+ * words; any other failure keeps the start of its error (the full text is in BackendChoice.passedOver).
  */
 export function describeBackend(choice: BackendChoice): string {
   const how = choice.requested === 'auto' ? 'auto' : 'requested';
-  return choice.passedOver.length === 0 ? `${choice.name} (${how})` : `${choice.name} (${how}; passed over: ${choice.passedOver.map(summariseFailure).join('; ')})`;
+  const name = choice.adapter ? `${choice.name} on ${describeAdapter(choice.adapter)}` : choice.name;
+  return choice.passedOver.length === 0 ? `${name} (${how})` : `${name} (${how}; passed over: ${choice.passedOver.map(summariseFailure).join('; ')})`;
 }
 
 const MISSING_PACKAGE = /Cannot find (package|module)|ERR_MODULE_NOT_FOUND|MODULE_NOT_FOUND/;

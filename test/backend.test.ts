@@ -3,7 +3,7 @@ import { describeBackend, initBackend } from '../src/backend.js';
 import { UserError } from '../src/errors.js';
 
 const missingNative = async (specifier: string) => {
-  if (specifier.startsWith('@tensorflow/tfjs-node')) throw new Error(`Cannot find package '${specifier}'`);
+  if (specifier.startsWith('@tensorflow/tfjs-node') || specifier === 'webgpu') throw new Error(`Cannot find package '${specifier}'`);
   return import(specifier);
 };
 
@@ -12,9 +12,10 @@ describe('backend selection', () => {
     const choice = await initBackend('auto', { importModule: missingNative });
     expect(choice.name).toBe('wasm');
     expect(choice.tfBackend).toBe('wasm');
-    expect(choice.passedOver).toHaveLength(2);
+    expect(choice.passedOver).toHaveLength(3);
     expect(choice.passedOver[0]).toMatch(/^gpu: @tensorflow\/tfjs-node-gpu is not installed or failed to load \(Cannot find package/);
-    expect(choice.passedOver[1]).toMatch(/^node: @tensorflow\/tfjs-node is not installed/);
+    expect(choice.passedOver[1]).toMatch(/^webgpu: the package webgpu \(Dawn\) is not installed or failed to load \(Cannot find package 'webgpu'/);
+    expect(choice.passedOver[2]).toMatch(/^node: @tensorflow\/tfjs-node is not installed/);
     expect(describeBackend(choice)).toMatch(/^wasm \(auto; passed over: gpu: /);
   });
 
@@ -24,7 +25,7 @@ describe('backend selection', () => {
     };
     const choice = await initBackend('auto', { importModule: onlyCpu });
     expect(choice.name).toBe('cpu');
-    expect(choice.passedOver.map((line) => line.split(':')[0])).toEqual(['gpu', 'node', 'wasm']);
+    expect(choice.passedOver.map((line) => line.split(':')[0])).toEqual(['gpu', 'webgpu', 'node', 'wasm']);
   });
 
   it('refuses a named backend that is not installed with exit 2 and how to install it', async () => {
@@ -32,6 +33,9 @@ describe('backend selection', () => {
     await expect(attempt).rejects.toBeInstanceOf(UserError);
     await expect(initBackend('node', { importModule: missingNative })).rejects.toThrow(/train\.backend node is not available: .*install it with: npm install @tensorflow\/tfjs-node/);
     await initBackend('gpu', { importModule: missingNative }).catch((error: UserError) => expect(error.exitCode).toBe(2));
+    await expect(initBackend('webgpu', { importModule: missingNative })).rejects.toThrow(
+      /^train\.backend webgpu is not available: webgpu: the package webgpu \(Dawn\) is not installed .*; install it with: npm install webgpu @tensorflow\/tfjs-backend-webgpu/,
+    );
   });
 
   it('treats a package that registers no backend as a failure, not a silent fallback', async () => {

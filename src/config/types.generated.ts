@@ -548,9 +548,9 @@ evalBatchSize: number
  */
 seed: number
 /**
- * TensorFlow.js backend; auto tries gpu (tfjs-node-gpu), node (tfjs-node), wasm, cpu.
+ * TensorFlow.js backend; auto tries gpu (tfjs-node-gpu), webgpu (Dawn, on a hardware adapter only), node (tfjs-node), wasm, cpu.
  */
-backend: ("auto" | "gpu" | "node" | "wasm" | "cpu")
+backend: ("auto" | "gpu" | "webgpu" | "node" | "wasm" | "cpu")
 /**
  * Clip gradients to this global L2 norm (null: no clipping).
  */
@@ -1188,9 +1188,9 @@ evalBatchSize?: number
  */
 seed?: number
 /**
- * TensorFlow.js backend; auto tries gpu (tfjs-node-gpu), node (tfjs-node), wasm, cpu.
+ * TensorFlow.js backend; auto tries gpu (tfjs-node-gpu), webgpu (Dawn, on a hardware adapter only), node (tfjs-node), wasm, cpu.
  */
-backend?: ("auto" | "gpu" | "node" | "wasm" | "cpu")
+backend?: ("auto" | "gpu" | "webgpu" | "node" | "wasm" | "cpu")
 /**
  * Clip gradients to this global L2 norm (null: no clipping).
  */

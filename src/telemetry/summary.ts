@@ -1,5 +1,6 @@
 /** summary.json: the outcome of a run, rewritten atomically as the run goes (status running → final). */
 import { writeJsonAtomic } from '../atomic-write.js';
+import type { AdapterInfo } from '../webgpu.js';
 
 export type RunStatus = 'running' | 'completed' | 'diverged' | 'interrupted' | 'failed';
 
@@ -14,6 +15,8 @@ export interface RunSummary {
   dataset: string;
   optimizer: string;
   backend: string;
+  /** webgpu: the adapter (vendor, architecture, device, driver). */
+  adapter?: AdapterInfo;
   parameterCount: number;
   optimizerStateBytes: number;
   steps: number;

@@ -75,13 +75,14 @@ function writeDurable(path: string, bytes: Uint8Array): void {
   }
 }
 
-export function modelArrays(model: Model): NamedArray[] {
-  return [...model.params].map(([name, v]) => ({ name, shape: v.shape, data: v.dataSync().slice() as Float32Array }));
+/** The parameters as arrays, read with data() (the webgpu backend cannot read synchronously in Node). */
+export async function modelArrays(model: Model): Promise<NamedArray[]> {
+  return Promise.all([...model.params].map(async ([name, v]) => ({ name, shape: v.shape, data: (await v.data()).slice() as Float32Array })));
 }
 
 async function optimizerArrays(optimizer: tf.Optimizer): Promise<NamedArray[]> {
   const weights = await optimizer.getWeights();
-  const arrays = weights.map(({ name, tensor }) => ({ name, shape: tensor.shape, data: tensor.dataSync().slice() as Float32Array }));
+  const arrays = await Promise.all(weights.map(async ({ name, tensor }) => ({ name, shape: tensor.shape, data: (await tensor.data()).slice() as Float32Array })));
   // getWeights hands out the state variables themselves plus a fresh iteration-count scalar.
   for (const { tensor } of weights) if (!(tensor instanceof tf.Variable)) tensor.dispose();
   return arrays;
@@ -99,7 +100,7 @@ export async function saveCheckpoint(
   rmSync(tempDir, { recursive: true, force: true });
   mkdirSync(tempDir, { recursive: true });
   const files: Record<string, Uint8Array> = {
-    'model.safetensors': encodeSafetensors(modelArrays(model), { format: 'pt', producer: 'lion-train' }),
+    'model.safetensors': encodeSafetensors(await modelArrays(model), { format: 'pt', producer: 'lion-train' }),
     'optimizer.safetensors': encodeSafetensors(await optimizerArrays(optimizer), { producer: 'lion-train' }),
   };
   const checksums: Record<string, string> = {};

@@ -13,7 +13,7 @@ export interface EvalResult {
 }
 
 /** Evaluates at most `limit` examples, evenly spaced over the split so a subset is still representative. */
-export function evaluate(model: Model, split: Split, task: TaskKind, batchSize: number, limit: number | null = null): EvalResult {
+export async function evaluate(model: Model, split: Split, task: TaskKind, batchSize: number, limit: number | null = null): Promise<EvalResult> {
   const count = limit === null ? split.size : Math.min(limit, split.size);
   const indices = Int32Array.from({ length: count }, (_, i) => Math.floor((i * split.size) / count));
   let lossSum = 0;
@@ -22,11 +22,14 @@ export function evaluate(model: Model, split: Split, task: TaskKind, batchSize: 
   for (let start = 0; start < count; start += batchSize) {
     const batch = split.gather(indices.subarray(start, Math.min(count, start + batchSize)));
     const perExample = labelsPerExample(batch.yShape);
-    const [loss, right] = tf.tidy(() => {
+    // Read with data(), not dataSync(): the webgpu backend cannot read synchronously in Node.
+    const both = tf.tidy(() => {
       const { x, y } = batchTensors(batch);
       const r = lossAndCorrect(model.forward(x, { training: false }), y);
-      return [r.loss.dataSync()[0], r.correct.dataSync()[0]];
+      return tf.stack([r.loss, tf.cast(r.correct, 'float32')]);
     });
+    const [loss, right] = await both.data();
+    both.dispose();
     const n = batch.yShape[0] * perExample;
     lossSum += loss * n;
     correct += right;

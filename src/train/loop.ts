@@ -33,7 +33,8 @@ import { evaluate, type EvalResult } from './evaluate.js';
 import type { Plan } from './plan.js';
 import type { RunPaths } from './run-dir.js';
 import { allocationFailure, isAllocationFailure } from './memory.js';
-import { trainStep, type StepResult } from './step.js';
+import { takeDeviceError } from '../webgpu.js';
+import { readStepResultAsync, trainStepTensors, type StepResult } from './step.js';
 import { trainStepWithWorkers, WorkerFailure, type WorkerPool } from './workers/index.js';
 import { derivedMetrics, labelsPerExample } from './task.js';
 
@@ -134,6 +135,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     dataset: plan.labels.data,
     optimizer: plan.resolvedOptimizer.name,
     backend: plan.backend.name,
+    ...(plan.backend.adapter ? { adapter: plan.backend.adapter } : {}),
     parameterCount: model.parameterCount,
     optimizerStateBytes: optimizer.stateBytes(),
     steps: state.step,
@@ -165,15 +167,15 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     if (value !== undefined && improves(value, state.best?.value ?? null, bestMode)) state.best = { metric: ckpt.bestMetric, value, step: state.step };
   };
 
-  const validate = () => {
+  const validate = async () => {
     if (!dataset.validation) return;
-    lastValidation = evaluateSplit(dataset.validation, 'validation', train.evalExamples);
+    lastValidation = await evaluateSplit(dataset.validation, 'validation', train.evalExamples);
     lastValidationStep = state.step;
     recordBest();
   };
 
-  const evaluateSplit = (split: Split, splitName: string, limit: number | null): EvalResult => {
-    const result = evaluate(model, split, task, train.evalBatchSize, limit);
+  const evaluateSplit = async (split: Split, splitName: string, limit: number | null): Promise<EvalResult> => {
+    const result = await evaluate(model, split, task, train.evalBatchSize, limit);
     const { examples: _examples, ...values } = result;
     metrics.append({ step: state.step, epoch: sampler.epochProgress(), split: splitName, ...values, elapsed: wallSeconds() });
     note(`step ${state.step} ${splitName}: ${Object.entries(values).map(([k, v]) => `${k} ${k === 'accuracy' ? `${(100 * v).toFixed(2)}%` : v.toFixed(4)}`).join('  ')}`);
@@ -238,12 +240,18 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     const logNow = nextStep % log.everySteps === 0 || nextStep === totalSteps;
     let result: StepResult;
     try {
-      result = options.workers ? await trainStepWithWorkers(stepSettings, options.workers, batch, state.step, logNow) : trainStep(stepSettings, batch, state.step, logNow);
+      result = options.workers ? await trainStepWithWorkers(stepSettings, options.workers, batch, state.step, logNow) : await readStepResultAsync(trainStepTensors(stepSettings, batch, state.step, logNow));
     } catch (error) {
       if (isAllocationFailure(error)) throw allocationFailure(error, nextStep);
       if (!(error instanceof WorkerFailure)) throw error;
       status = 'failed';
       reason = error.message;
+      break;
+    }
+    const deviceError = takeDeviceError();
+    if (deviceError !== undefined) {
+      status = 'failed';
+      reason = `the GPU rejected work in step ${state.step + 1}: ${deviceError}`;
       break;
     }
     const lr = scheduledLearningRate(plan.resolvedOptimizer, plan.multiplier, state.step);
@@ -299,6 +307,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
         tfTensors: memory.numTensors,
         optimizerStateBytes: optimizer.stateBytes(),
         backend: plan.backend.name,
+        ...(plan.backend.adapter ? { adapter: plan.backend.adapter } : {}),
       });
       state.lastLoggedStep = state.step;
       recordBest();
@@ -315,7 +324,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
 
     // e. Validation, best metric and early stopping.
     const evalNow = train.evalEvery > 0 && state.step % train.evalEvery === 0;
-    if (evalNow) validate();
+    if (evalNow) await validate();
     if (evalNow && train.earlyStopping && state.earlyStopping) {
       const value = metricValue(train.earlyStopping.metric);
       if (value !== undefined) {
@@ -339,9 +348,9 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
   const final: RunSummary['final'] = {};
   if (lastTrainMetrics) final.train = lastTrainMetrics;
   if (status === 'completed') {
-    if (lastValidationStep !== state.step) validate();
+    if (lastValidationStep !== state.step) await validate();
     if (dataset.test) {
-      const { examples: _e, ...test } = evaluateSplit(dataset.test, 'test', null);
+      const { examples: _e, ...test } = await evaluateSplit(dataset.test, 'test', null);
       final.test = test;
     }
   }

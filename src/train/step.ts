@@ -46,8 +46,22 @@ export function splitBatch(batch: Batch, parts: number): Batch[] {
   }));
 }
 
+/** Operands per addN: WebGPU gives a shader 8 storage buffers (the output takes one). */
+const ADD_N_MAX = 7;
+
+/**
+ * Σ tensors, added left to right in addN calls of at most 7 operands: the same order (so the same sums) as one
+ * addN, and within the webgpu backend's limit of storage buffers per shader (a larger addN fails validation,
+ * and the GPU then drops the whole step's work).
+ */
+export function addMany(tensors: tf.Tensor[]): tf.Tensor {
+  let sum = tensors.length <= ADD_N_MAX ? tf.addN(tensors) : tf.addN(tensors.slice(0, ADD_N_MAX));
+  for (let i = ADD_N_MAX; i < tensors.length; i += ADD_N_MAX - 1) sum = tf.addN([sum, ...tensors.slice(i, i + ADD_N_MAX - 1)]);
+  return sum;
+}
+
 export function globalNorm(tensors: tf.Tensor[]): tf.Scalar {
-  return tf.tidy(() => tf.sqrt(tf.addN(tensors.map((t) => tf.sum(tf.square(t))))) as tf.Scalar);
+  return tf.tidy(() => tf.sqrt(addMany(tensors.map((t) => tf.sum(tf.square(t))))) as tf.Scalar);
 }
 
 /** As torch.nn.utils.clip_grad_norm_: scale every gradient by maxNorm / (norm + 1e-6) when that is below 1. */
@@ -125,6 +139,30 @@ export function readStepResult(out: ReturnType<typeof applySums>): StepResult {
     return v;
   });
   return { loss, correct, gradNorm, updateNorm };
+}
+
+/**
+ * The same read without a synchronous read-back: one data() of the four scalars stacked. The webgpu backend
+ * cannot read synchronously in Node, and a GPU step should not stall on the CPU.
+ */
+export async function readStepResultAsync(out: ReturnType<typeof applySums>): Promise<StepResult> {
+  const all = tf.tidy(() => tf.stack([out.loss, tf.cast(out.correct, 'float32'), out.gradNorm, out.updateNorm]));
+  tf.dispose([out.loss, out.correct, out.gradNorm, out.updateNorm]);
+  const [loss, correct, gradNorm, updateNorm] = await all.data();
+  all.dispose();
+  return { loss, correct, gradNorm, updateNorm };
+}
+
+/** trainStep's update, its scalars left as tensors (for readStepResult or readStepResultAsync). */
+export function trainStepTensors(settings: StepSettings, batch: Batch, step: number, measureNorms: boolean): ReturnType<typeof applySums> {
+  const { model, accumulationSteps, labelSmoothing, seed } = settings;
+  return tf.tidy(() => {
+    let sums: MicroGradients | null = null;
+    splitBatch(batch, accumulationSteps).forEach((micro, i) => {
+      sums = addMicroBatch(sums, microBatchGradients(model, micro, dropoutSeedFor(seed, step, i), labelSmoothing));
+    });
+    return applySums(settings, sums!, accumulationSteps, measureNorms);
+  });
 }
 
 export function trainStep(settings: StepSettings, batch: Batch, step: number, measureNorms: boolean): StepResult {

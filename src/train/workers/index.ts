@@ -9,13 +9,14 @@ export { WorkerFailure, WorkerPool } from './pool.js';
 
 /**
  * The run's worker threads, or undefined when it trains on the main thread alone: train.workers 1, or
- * a native backend (gpu, node), which already uses every core and does not load in worker threads.
+ * a native backend (gpu, node), which already uses every core and does not load in worker threads, or webgpu.
  */
 export async function startWorkers(plan: Plan, log: (line: string) => void): Promise<WorkerPool | undefined> {
   const { train, model } = plan.config;
   if (train.workers === 1) return undefined;
-  if (plan.backend.name === 'gpu' || plan.backend.name === 'node') {
-    log(`train.workers ${train.workers}: not used on the ${plan.backend.name} backend (it uses every core by itself); training on one thread`);
+  if (plan.backend.name === 'gpu' || plan.backend.name === 'node' || plan.backend.name === 'webgpu') {
+    const why = plan.backend.name === 'webgpu' ? 'the step runs on the GPU' : 'it uses every core by itself';
+    log(`train.workers ${train.workers}: not used on the ${plan.backend.name} backend (${why}); training on one thread`);
     return undefined;
   }
   const cores = availableParallelism();

@@ -9,7 +9,7 @@ export interface WorkerInit {
   /** Worker number, 1-based (the main thread is 0). */
   index: number;
   /** The concrete backend the main thread runs (wasm, cpu, …). */
-  backend: 'gpu' | 'node' | 'wasm' | 'cpu';
+  backend: 'gpu' | 'webgpu' | 'node' | 'wasm' | 'cpu';
   model: RunConfig['model'];
   spec: InputSpec;
   labelSmoothing: number;
