@@ -41,7 +41,7 @@ describe('regularized evolution', () => {
   it('ages: the population is the last `population` candidates told, the fittest included or not', () => {
     const search = new RegularizedEvolution(steps, 10, settings({ population: 3 }));
     // The seed itself is optimal (fitness 0); after three more tells it has aged out all the same.
-    const history = runSerial(search, 9);
+    runSerial(search, 9);
     expect(search.population().map((m) => m.candidate.id)).toEqual([6, 7, 8]);
     expect(search.best()!.fitness).toBe(0);
   });
