@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { ConfigError, formatProblem } from '../config/index.js';
 import { EXIT, UserError } from '../errors.js';
+import { evolveCommand } from './commands/evolve.js';
 import { exportCommand } from './commands/export.js';
 import { printConfigCommand } from './commands/print-config.js';
 import { regressCommand } from './commands/regress.js';
@@ -47,6 +48,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(exportCommand)
     .command(regressCommand)
     .command(sweepCommand)
+    .command(evolveCommand)
     .command(reportCommand)
     .command(runsCommand)
     .command(sampleCommand)
