@@ -67,7 +67,7 @@ export interface StepContext {
   decayed: boolean;
 }
 
-interface Slot {
+export interface Slot {
   /** Variable name this state belongs to. */
   name: string;
   keys: string[];
@@ -174,7 +174,7 @@ export abstract class OptimizerAdapter<H extends Hyper> extends tf.Optimizer {
    * Restored state that no name of this call claims is handed, in order, to the names of this
    * call that have no state yet.
    */
-  private bindRestored(names: string[]): void {
+  protected bindRestored(names: string[]): void {
     const called = new Set(names);
     const pending = this.slots.filter((s) => s.unclaimed && !called.has(s.name));
     for (const name of names) {
@@ -188,7 +188,7 @@ export abstract class OptimizerAdapter<H extends Hyper> extends tf.Optimizer {
   }
 
   /** The state of `name`, created as zeros on first use. */
-  private slotFor(name: string, shape: number[], h: H): Slot {
+  protected slotFor(name: string, shape: number[], h: H): Slot {
     const specs = this.rule.state(shape, h);
     let slot = this.byName.get(name);
     if (slot === undefined) {
