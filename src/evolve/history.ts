@@ -6,6 +6,9 @@
  */
 import { closeSync, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
 
+/** Written first into every search directory: `--overwrite` deletes only a directory that has it. */
+export const EVOLVE_MARKER = '.lion-train-evolve';
+
 /** One finished candidate. `fitness` maps a funnel stage's name to its value (`null`: failed or diverged). */
 export interface HistoryRecord {
   id: number;

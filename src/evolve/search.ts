@@ -25,15 +25,12 @@ import type { Program } from '../program/ast.js';
 import { programHash } from '../program/hash.js';
 import { parseProgram } from '../program/parse.js';
 import { printProgram } from '../program/print.js';
-import { HistoryLog, type HistoryRecord, readHistory } from './history.js';
+import { EVOLVE_MARKER, HistoryLog, type HistoryRecord, readHistory } from './history.js';
 import { mutateProgram } from './mutate.js';
 import { type Candidate, RegularizedEvolution, type Told } from './regularized-evolution.js';
 import { writeResults, type EvolveSummary, type FunnelTable } from './results.js';
 import { searchSettings, type SearchSettings, type Stage } from './settings.js';
 import { SearchProgress, type ProgressMode } from './progress.js';
-
-/** Written first into every search directory: `--overwrite` deletes only a directory that has it. */
-export const EVOLVE_MARKER = '.lion-train-evolve';
 
 export interface EvolveOptions {
   /** `key.path=value` overrides of the config (or, with `resume`, of the saved evolve.yaml). */
@@ -288,6 +285,8 @@ async function trainReferences(
     funnel.stages.push(row);
   }
   const target = row;
+  // Results of programs no longer promoted (the search went on after a resume) are dropped; the rest are kept.
+  if (stage.top > 0) target.programs = target.programs.filter((p) => promoted.some((q) => q.hash === p.hash));
   const jobs: Array<() => Promise<void>> = [];
   for (const baseline of settings.baselines) {
     if (baseline in target.baselines) continue;
@@ -320,6 +319,10 @@ async function trainReferences(
   await Promise.all(Array.from({ length: Math.min(evaluator.jobs, queue.length) }, async () => {
     for (let job = queue.shift(); job; job = queue.shift()) await job();
   }));
+  if (stage.top > 0) {
+    target.programs = promoted.map((q) => target.programs.find((p) => p.hash === q.hash)!).filter(Boolean);
+    save();
+  }
 }
 
 export function formatFitness(value: number | null): string {
