@@ -6,6 +6,7 @@ import { EXIT, UserError } from '../errors.js';
 import { evolveCommand } from './commands/evolve.js';
 import { exportCommand } from './commands/export.js';
 import { printConfigCommand } from './commands/print-config.js';
+import { programCommand } from './commands/program.js';
 import { regressCommand } from './commands/regress.js';
 import { reportCommand } from './commands/report.js';
 import { runsCommand } from './commands/runs.js';
@@ -52,6 +53,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(reportCommand)
     .command(runsCommand)
     .command(sampleCommand)
+    .command(programCommand)
     .demandCommand(1, 'Give a config file (lion-train configs/vit.yaml) or a command; see --help')
     .strict()
     .version(packageVersion())

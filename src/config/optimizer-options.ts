@@ -6,11 +6,20 @@
 import { runSchema, type JsonSchema } from './schema.js';
 import type { AdafactorOptions, AdamwOptions, LionOptions, OptimizerConfig } from './types.generated.js';
 import { pathKey, type ConfigProblem, type Origin } from './problems.js';
+import { fileLocator, inlineLocator, programFilePath, programProblems, readProgramFile } from './program-source.js';
 
 export const OPTIMIZER_NAMES = ['lion', 'adamw', 'adafactor'] as const;
 export type OptimizerName = (typeof OPTIMIZER_NAMES)[number];
 
+/** `name: program`: the program text (from `program` or `programFile`) and the `lr` input's peak. */
+export interface ProgramOptions {
+  learningRate: number;
+  /** The text (a `programFile`'s content once resolved). */
+  program: string;
+}
+
 export type ResolvedOptimizer =
+  | { name: 'program'; options: ProgramOptions }
   | { name: 'lion'; options: LionOptions }
   | { name: 'adamw'; options: AdamwOptions }
   | { name: 'adafactor'; options: AdafactorOptions & { relativeStep: boolean } };
@@ -34,6 +43,7 @@ export function resolveOptimizerSection(section: OptimizerConfig, origins: Map<s
     if (other === name || !block) continue;
     for (const key of Object.keys(block)) if (!written(other, key)) delete block[key];
   }
+  if (name === 'program') return programSectionProblems(section, origins);
   const block = (shared[name] ?? {}) as Record<string, unknown>;
   const effective: Record<string, unknown> = {};
   for (const [key, schema] of Object.entries(blockSchema(name))) {
@@ -61,8 +71,37 @@ export function resolveOptimizerSection(section: OptimizerConfig, origins: Map<s
   return problems;
 }
 
+/**
+ * `name: program`: exactly one of `program` and `programFile`, a readable file, a program that
+ * parses and checks. Problems are located in the YAML file or the program file.
+ */
+function programSectionProblems(section: OptimizerConfig, origins: Map<string, Origin>): ConfigProblem[] {
+  const { program, programFile } = section;
+  if (program !== undefined && programFile !== undefined) {
+    return [{ where: '', path: 'optimizer.programFile', message: 'give optimizer.program or optimizer.programFile, not both' }];
+  }
+  if (programFile !== undefined) {
+    const file = programFilePath(programFile, origins.get('optimizer.programFile'));
+    const text = readProgramFile(file);
+    if (typeof text !== 'string') return [{ where: '', path: 'optimizer.programFile', message: text.message }];
+    const problems = programProblems(text, fileLocator(file));
+    // The resolved config holds the text itself, so a run's config.yaml is exactly what ran.
+    section.program = text;
+    delete section.programFile;
+    return problems;
+  }
+  if (program !== undefined) {
+    const origin = origins.get('optimizer.program');
+    return programProblems(program, inlineLocator(origin, ''));
+  }
+  return [{ where: '', path: 'optimizer.name', message: 'program needs optimizer.program (the program text) or optimizer.programFile (a file holding it)' }];
+}
+
 /** The named optimizer and its effective options, from a resolved section. */
 export function optimizerOptions(section: OptimizerConfig): ResolvedOptimizer {
+  if (section.name === 'program') {
+    return { name: 'program', options: { learningRate: section.learningRate ?? 1, program: section.program ?? '' } };
+  }
   return { name: section.name, options: section[section.name] } as ResolvedOptimizer;
 }
 

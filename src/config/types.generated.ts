@@ -333,7 +333,18 @@ evalWindows: number
  * The optimizer. Change `name` alone to swap it; values in the block named after the optimizer override the shared ones above them.
  */
 export interface OptimizerConfig {
-name: ("lion" | "adamw" | "adafactor")
+/**
+ * program: an update rule written in the optimizer-program language (optimizer.program or optimizer.programFile; README: Optimizer programs).
+ */
+name: ("lion" | "adamw" | "adafactor" | "program")
+/**
+ * name: program: the program text, one assignment per line (README: Optimizer programs). Its lr input is learningRate (default 1) times the schedule.
+ */
+program?: string
+/**
+ * name: program: a file holding the program, relative to this config file (e.g. ../programs/lion.opt).
+ */
+programFile?: string
 /**
  * Peak learning rate (the schedule scales it). Adafactor: null uses its relative step.
  */
@@ -979,7 +990,18 @@ evalWindows?: number
  * The optimizer. Change `name` alone to swap it; values in the block named after the optimizer override the shared ones above them.
  */
 export interface InputOptimizerConfig {
-name?: ("lion" | "adamw" | "adafactor")
+/**
+ * program: an update rule written in the optimizer-program language (optimizer.program or optimizer.programFile; README: Optimizer programs).
+ */
+name?: ("lion" | "adamw" | "adafactor" | "program")
+/**
+ * name: program: the program text, one assignment per line (README: Optimizer programs). Its lr input is learningRate (default 1) times the schedule.
+ */
+program?: string
+/**
+ * name: program: a file holding the program, relative to this config file (e.g. ../programs/lion.opt).
+ */
+programFile?: string
 /**
  * Peak learning rate (the schedule scales it). Adafactor: null uses its relative step.
  */

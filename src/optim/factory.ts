@@ -4,6 +4,7 @@ import type { ResolvedOptimizer } from '../config/optimizer-options.js';
 import { Adafactor } from './adafactor.js';
 import { AdamW } from './adamw.js';
 import { Lion } from './lion.js';
+import { ProgramOptimizer } from './program.js';
 import type { Schedule } from './schedules.js';
 
 export type RunOptimizer = tf.Optimizer & { stateBytes(): number };
@@ -17,6 +18,10 @@ export interface OptimizerSetup {
 
 export function createOptimizer({ resolved, multiplier, weightDecayExclude }: OptimizerSetup): RunOptimizer {
   switch (resolved.name) {
+    case 'program': {
+      const peak = resolved.options.learningRate;
+      return new ProgramOptimizer({ program: resolved.options.program, learningRate: (step: number) => peak * multiplier(step), weightDecayExclude });
+    }
     case 'lion': {
       const peak = resolved.options.learningRate;
       return new Lion({ ...resolved.options, learningRate: (step: number) => peak * multiplier(step), weightDecayExclude });

@@ -2,6 +2,7 @@
 export { Lion, lionRule, type LionOptions, type LionHyper } from './lion.js';
 export { AdamW, adamwRule, type AdamWOptions, type AdamWHyper } from './adamw.js';
 export { Adafactor, adafactorRule, type AdafactorOptions, type AdafactorHyper } from './adafactor.js';
+export { ProgramOptimizer, type ProgramOptions } from './program.js';
 export { OptimizerAdapter, type CommonOptions, type StepContext } from './base.js';
 export {
   registerRule,

@@ -116,7 +116,8 @@ function sweepSpec(base: LoadedConfig, options: SweepOptions): SweepSpec {
 function ineffectiveOverrides(loaded: LoadedConfig, trial: Trial): ConfigProblem[] {
   const { config, origins } = loaded;
   const name = config.optimizer.name;
-  const block = config.optimizer[name] as unknown as Record<string, unknown>;
+  // name: program has no block of options (optimizer.program is the program text).
+  const block = (name === 'program' ? {} : config.optimizer[name]) as unknown as Record<string, unknown>;
   const problems: ConfigProblem[] = [];
   for (const key of Object.keys(trial.overrides)) {
     const [section, option, ...rest] = key.split('.');
