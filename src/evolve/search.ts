@@ -195,9 +195,9 @@ export async function evolve(configFile: string | undefined, options: EvolveOpti
   }
 }
 
-/** A new search directory, marked as lion-train's before anything else is written. */
+/** A new (or empty) search directory, marked as lion-train's before anything else is written. */
 function prepareDirectory(dir: string, overwrite: boolean): void {
-  if (existsSync(dir)) {
+  if (existsSync(dir) && readdirSync(dir).length > 0) {
     if (!overwrite) throw new UserError(`search directory ${dir} already exists (continue it with --resume ${dir}, or replace it with --overwrite)`, EXIT.usage);
     if (!existsSync(join(dir, EVOLVE_MARKER))) {
       const what = readdirSync(dir).slice(0, 3).join(', ');
