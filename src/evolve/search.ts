@@ -171,7 +171,10 @@ export async function evolve(configFile: string | undefined, options: EvolveOpti
     const records = readHistory(historyPath);
     if (stop.signal === null) {
       for (let s = 1; s < settings.stages.length; s++) {
-        const promoted = topPrograms(s === 1 ? proxyRanking(records) : stageRanking(funnel, settings.stages[s - 1].name), settings.stages[s].top, settings.evolution.mode);
+        // The seed is trained on every stage anyway: it is not promoted as a candidate.
+        const seedHash = programHash(settings.seedProgram.program);
+        const ranking = (s === 1 ? proxyRanking(records) : stageRanking(funnel, settings.stages[s - 1].name)).filter((r) => r.hash !== seedHash);
+        const promoted = topPrograms(ranking, settings.stages[s].top, settings.evolution.mode);
         log(`funnel stage ${settings.stages[s].name}: ${promoted.length} programs, the seed and ${settings.baselines.join(', ')}`);
         await trainReferences(settings.stages[s], settings, evaluator, funnel, saveFunnel, log, promoted);
       }

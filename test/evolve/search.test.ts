@@ -123,3 +123,56 @@ describe('evolve search driver', () => {
     await expect(evolve(undefined, { resume: dir, evaluator: new FakeEvaluator(), log: () => {} })).rejects.toThrow(/not a search directory/);
   });
 });
+
+describe('lion-train evolve (real training)', () => {
+  it('searches, writes history, results and a report, and kill -9 + --resume continues the same search', async () => {
+    const { runCli, runCliAsync, startCli } = await import('../helpers/cli.js');
+    const dir = newDir();
+    const budget = ['--set', 'evolve.budget.candidates=10', '--set', 'evolve.funnel=[]'];
+    const full = runCli(['evolve', CONFIG, '--dir', join(dir, 'full'), ...budget], { timeoutMs: 300_000 });
+    expect(full.code, full.stderr).toBe(0);
+    expect(full.stdout).toMatch(/^evolve: 10 candidates \(\d+ trained, cache hit rate [\d.]+ %\), [\d.]+ trained per minute with 1 job$/m);
+    expect(full.stdout).toMatch(/^proxy validation\.loss: seed [\d.]+, lion [\d.]+, adamw [\d.]+/m);
+    for (const file of ['history.jsonl', 'summary.json', 'best.yaml', 'top.md', 'funnel.json', 'evolve.yaml']) expect(existsSync(join(dir, 'full', file)), file).toBe(true);
+
+    // The same search killed once a few candidates are in history.jsonl, then resumed.
+    const killed = join(dir, 'killed');
+    const { child, done } = startCli(['evolve', CONFIG, '--dir', killed, ...budget]);
+    await new Promise<void>((resolveWait) => {
+      const timer = setInterval(() => {
+        const lines = existsSync(join(killed, 'history.jsonl')) ? readFileSync(join(killed, 'history.jsonl'), 'utf8').split('\n').length - 1 : 0;
+        if (lines >= 7) {
+          clearInterval(timer);
+          child.kill('SIGKILL');
+          resolveWait();
+        }
+      }, 20);
+    });
+    expect((await done).code).toBe(137);
+    const resumed = await runCliAsync(['evolve', '--resume', killed]);
+    expect(resumed.code, resumed.stderr).toBe(0);
+    expect(resumed.stderr).toMatch(/resumed: \d+ candidates replayed/);
+    const strip = (d: string) => essence(d).map(({ id, parent, program, fitness }) => ({ id, parent, program, fitness }));
+    expect(strip(killed)).toEqual(strip(join(dir, 'full')));
+
+    const report = runCli(['report', killed, '--out', join(dir, 'report')]);
+    expect(report.code, report.stderr).toBe(0);
+    const html = readFileSync(join(dir, 'report/report.html'), 'utf8');
+    expect(html.match(/<svg/g)).toHaveLength(2);
+    expect(html).toContain('<h2>Funnel</h2>');
+    expect(readFileSync(join(dir, 'report/report.md'), 'utf8')).toMatch(/\| proxy \| [\d.]+ \| [\d.]+ \| [\d.]+ \|/);
+  });
+
+  it('exits 2 with a located message for a config without evolve:, and for a bad evolve value', async () => {
+    const { runCli } = await import('../helpers/cli.js');
+    const none = runCli(['evolve', join(ROOT, 'configs/tiny.yaml')]);
+    expect(none.code).toBe(2);
+    expect(none.stderr).toMatch(/tiny\.yaml: no evolve: section/);
+    const bad = runCli(['evolve', CONFIG, '--set', 'evolve.tournament=9']);
+    expect(bad.code).toBe(2);
+    expect(bad.stderr).toMatch(/evolve\.tournament: must be at most evolve\.population \(6\), got 9/);
+    const typo = runCli(['evolve', CONFIG, '--set', 'evolve.populaton=9']);
+    expect(typo.code).toBe(2);
+    expect(typo.stderr).toMatch(/populaton.*did you mean.*population/);
+  });
+});
