@@ -15,6 +15,7 @@ import { schemaCommand } from './commands/schema.js';
 import { sweepCommand } from './commands/sweep.js';
 import { trainCommand, defaultTrainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
+import { workerCommand } from './commands/worker.js';
 import { err } from './output.js';
 
 export interface GlobalArgs {
@@ -50,6 +51,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(regressCommand)
     .command(sweepCommand)
     .command(evolveCommand)
+    .command(workerCommand)
     .command(reportCommand)
     .command(runsCommand)
     .command(sampleCommand)

@@ -15,10 +15,11 @@ export interface Evaluator {
   /** Candidates that can run at once. */
   readonly jobs: number;
   /**
-   * Trains `config`; resolves with the outcome whatever the candidate does.
+   * Trains `config`; resolves with the outcome whatever the candidate does. `key` names the work
+   * (`c12-<hash>`, `proxy-lion`) for evaluators that keep results by name (the queue).
    * @throws Error only when the evaluator itself cannot go on (its dataset cannot be loaded).
    */
-  evaluate(config: RunConfig, timeLimitMs: number | null): Promise<ProxyOutcome>;
+  evaluate(config: RunConfig, timeLimitMs: number | null, key?: string): Promise<ProxyOutcome>;
   close(): Promise<void>;
 }
 

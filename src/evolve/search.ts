@@ -13,6 +13,7 @@
  * Resume rule: `--resume <dir>` replays history.jsonl into a fresh search (same seed, same settings), so
  * with `--jobs 1` the resumed search asks exactly the candidates the uninterrupted one would have.
  */
+import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../atomic-write.js';
@@ -47,7 +48,9 @@ export interface EvolveOptions {
   log?: (line: string) => void;
   /** Set `signal` to stop asking for candidates; those in flight finish and are recorded. */
   stop?: { signal: string | null };
-  /** Replaces the evaluators (tests; the queue). */
+  /** Redis URL: candidates become jobs for `lion-train worker`s; `jobs` is then how many are in flight. */
+  queue?: string;
+  /** Replaces the evaluators (tests). */
   evaluator?: Evaluator;
 }
 
@@ -80,7 +83,8 @@ export async function evolve(configFile: string | undefined, options: EvolveOpti
   writeFileAtomic(join(dir, 'evolve.yaml'), configToYaml(savedConfig(loaded.config, settings)));
   log(`search directory: ${dir}`);
 
-  const evaluator = options.evaluator ?? createEvaluator(options.jobs ?? 1);
+  const searchId = readFileSync(join(dir, EVOLVE_MARKER), 'utf8').match(/search ([0-9a-f]+)/)?.[1] ?? 'search';
+  const evaluator = options.evaluator ?? (options.queue ? await queueEvaluator(options.queue, searchId, options.jobs ?? 1) : createEvaluator(options.jobs ?? 1));
   const progress = new SearchProgress(options.progress ?? 'auto', settings, log);
   try {
     const funnelPath = join(dir, 'funnel.json');
@@ -151,7 +155,7 @@ export async function evolve(configFile: string | undefined, options: EvolveOpti
         const work: Promise<void> = running
           ? running.then((fitness) => record(candidate, { fitness, cacheHit: true, wallMs: 0 }))
           : (() => {
-              const result = trainProgram(proxy, candidate.genome, settings, evaluator);
+              const result = trainProgram(proxy, candidate.genome, settings, evaluator, `c${candidate.id}-${candidate.hash}`);
               pending.set(candidate.hash, result.then((r) => r.fitness));
               return result.then((r) => {
                 pending.delete(candidate.hash);
@@ -198,6 +202,11 @@ export async function evolve(configFile: string | undefined, options: EvolveOpti
   }
 }
 
+async function queueEvaluator(url: string, searchId: string, jobs: number): Promise<Evaluator> {
+  const { QueueEvaluator } = await import('../queue/evaluator.js');
+  return new QueueEvaluator(url, searchId, jobs);
+}
+
 /** A new (or empty) search directory, marked as lion-train's before anything else is written. */
 function prepareDirectory(dir: string, overwrite: boolean): void {
   if (existsSync(dir) && readdirSync(dir).length > 0) {
@@ -209,7 +218,7 @@ function prepareDirectory(dir: string, overwrite: boolean): void {
     rmSync(dir, { recursive: true });
   }
   mkdirSync(dir, { recursive: true });
-  writeFileAtomic(join(dir, EVOLVE_MARKER), 'lion-train evolve search directory (format 1)\n');
+  writeFileAtomic(join(dir, EVOLVE_MARKER), `lion-train evolve search directory (format 1), search ${randomBytes(8).toString('hex')}\n`);
 }
 
 /** The config as saved in evolve.yaml: seed program and stage configs as absolute paths. */
@@ -254,19 +263,19 @@ function fitnessOf(outcome: ProxyOutcome, metric: string): Trained {
 }
 
 /** Trains `program` on `stage`; a config the program makes invalid is a failed candidate, not an error. */
-async function trainProgram(stage: Stage, program: Program, settings: SearchSettings, evaluator: Evaluator): Promise<Trained> {
+async function trainProgram(stage: Stage, program: Program, settings: SearchSettings, evaluator: Evaluator, key: string): Promise<Trained> {
   let config: RunConfig;
   try {
     config = loadConfig(stage.file, { set: [...stage.set, ...programOverrides(program)] }).config;
   } catch (error) {
     return { fitness: null, failure: `invalid config: ${(error as Error).message.split('\n')[0]}`, wallMs: 0 };
   }
-  return fitnessOf(await evaluator.evaluate(config, settings.timeLimitMs), settings.metric);
+  return fitnessOf(await evaluator.evaluate(config, settings.timeLimitMs, key), settings.metric);
 }
 
 async function trainBuiltIn(stage: Stage, optimizer: string, settings: SearchSettings, evaluator: Evaluator): Promise<Trained> {
   const config = loadConfig(stage.file, { set: [...stage.set, `optimizer.name=${optimizer}`] }).config;
-  return fitnessOf(await evaluator.evaluate(config, null), settings.metric);
+  return fitnessOf(await evaluator.evaluate(config, null, `${stage.name}-${optimizer}`), settings.metric);
 }
 
 /**
@@ -302,7 +311,7 @@ async function trainReferences(
   }
   if (target.seed === null) {
     jobs.push(async () => {
-      const result = await trainProgram(stage, settings.seedProgram.program, settings, evaluator);
+      const result = await trainProgram(stage, settings.seedProgram.program, settings, evaluator, `${stage.name}-seed`);
       target.seed = { program: settings.seedProgram.name, fitness: result.fitness };
       log(`${stage.name}: seed program ${settings.seedProgram.name} ${settings.metric} ${formatFitness(result.fitness)}`);
       save();
@@ -311,7 +320,7 @@ async function trainReferences(
   for (const entry of promoted) {
     if (target.programs.some((p) => p.hash === entry.hash)) continue;
     jobs.push(async () => {
-      const result = await trainProgram(stage, parseProgram(entry.program), settings, evaluator);
+      const result = await trainProgram(stage, parseProgram(entry.program), settings, evaluator, `${stage.name}-${entry.hash}`);
       target.programs.push({ ...entry, fitness: result.fitness });
       log(`${stage.name}: candidate ${entry.id} ${settings.metric} ${formatFitness(result.fitness)}`);
       save();

@@ -9,6 +9,7 @@ interface Args extends GlobalArgs {
   resume?: string;
   overwrite?: boolean;
   dir?: string;
+  queue?: string;
 }
 
 export const evolveCommand: CommandModule<GlobalArgs, Args> = {
@@ -21,6 +22,7 @@ export const evolveCommand: CommandModule<GlobalArgs, Args> = {
       .option('resume', { type: 'string', describe: 'Continue the search in this directory (its evolve.yaml; --set may change the budget)' })
       .option('overwrite', { type: 'boolean', describe: 'Replace an existing search directory (only one lion-train evolve made)' })
       .option('dir', { type: 'string', describe: 'Search directory (default <output.root>/<name>-evolve)' })
+      .option('queue', { type: 'string', describe: 'redis://host:6379[/db]: train candidates on lion-train workers anywhere (--jobs: candidates in flight)' })
       .conflicts('overwrite', 'resume')
       .check((args) => {
         if (!Number.isInteger(args.jobs) || (args.jobs as number) < 1) throw new Error('--jobs must be a whole number >= 1');
@@ -47,6 +49,7 @@ export const evolveCommand: CommandModule<GlobalArgs, Args> = {
         resume: args.resume,
         overwrite: args.overwrite,
         dir: args.dir,
+        queue: args.queue,
         progress: args.quiet ? 'none' : 'auto',
         log: say,
         stop,
