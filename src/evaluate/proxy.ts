@@ -69,6 +69,8 @@ export class ProxyTrainer {
       const sampler = new EpochSampler(dataset.train.size, train.batchSize, train.seed);
       const recent: number[] = [];
       for (; steps < plan.totalSteps; steps++) {
+        // Yield to the event loop between steps: a queue worker renews its job's lock from there.
+        if (steps % 8 === 0) await new Promise((resolve) => setImmediate(resolve));
         const batch = dataset.train.gather(sampler.next());
         dataset.augment?.(batch, Rng.derive(train.seed, 'augment', steps));
         const { loss } = trainStep(settings, batch, steps, false);

@@ -1,6 +1,6 @@
 /**
  * The controller's side of the queue for `evolve --queue`: an {@link Evaluator} whose candidates are jobs.
- * Job ids come from the search and the candidate (`<search>:<key>`), so a controller that is killed and
+ * Job ids come from the search and the candidate (`evolve.<search>.<key>`), so a controller that is killed and
  * resumed adds the same ids again: BullMQ ignores an id it holds, and a job that finished meanwhile hands
  * back its stored result at once. Results are kept in Redis until the search's `close()`.
  */
@@ -31,7 +31,8 @@ export class QueueEvaluator implements Evaluator {
   async evaluate(config: RunConfig, timeLimitMs: number | null, key?: string): Promise<ProxyOutcome> {
     await this.ready;
     const payload: CandidatePayload = { kind: 'candidate', config, timeLimitMs };
-    const jobId = `${this.searchId}:${key ?? `anonymous-${Date.now()}-${Math.random()}`}`;
+    // BullMQ refuses ':' in custom ids.
+    const jobId = `evolve.${this.searchId}.${key ?? `anonymous-${Date.now()}-${Math.random()}`}`;
     const job = await this.queue.add('candidate', payload, { jobId, attempts: 3, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: false });
     try {
       const result = (await job.waitUntilFinished(this.events)) as CandidateResult;

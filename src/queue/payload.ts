@@ -58,11 +58,12 @@ export function checkedPayload(data: unknown): JobPayload {
     return refuse(`timeLimitMs must be a positive number or null, got ${JSON.stringify(payload.timeLimitMs)}`);
   }
   if (typeof payload.config !== 'object' || payload.config === null) return refuse('config must be an object');
-  const config = structuredClone(payload.config);
+  // Validated on a copy: the schema's defaults must not be filled into the config that runs (the
+  // controller resolved it; other optimizers' blocks stay as written there).
   const validate = runValidator();
-  if (!validate(config)) {
+  if (!validate(structuredClone(payload.config))) {
     const first = validate.errors![0];
     return refuse(`config${first.instancePath.replace(/\//g, '.')}: ${first.message}`);
   }
-  return { ...(payload as unknown as JobPayload), config: config as RunConfig };
+  return payload as unknown as JobPayload;
 }

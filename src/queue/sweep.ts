@@ -38,7 +38,7 @@ export function runTrialsOnQueue(url: string, sweep: QueueSweep, set: readonly s
     const digest = createHash('sha256').update(`${resolve(sweep.dir)}\n${JSON.stringify(config)}`).digest('hex').slice(0, 16);
     const began = performance.now();
     options.onStart?.(job);
-    const added = await queue.add('trial', payload, { jobId: `sweep:${digest}:${job.trial.name}`, attempts: 3, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: false });
+    const added = await queue.add('trial', payload, { jobId: `sweep.${digest}.${job.trial.name}`, attempts: 3, backoff: { type: 'fixed', delay: 1000 }, removeOnComplete: false, removeOnFail: false });
     let outcome: TrialOutcome;
     try {
       const finished = added.waitUntilFinished(events) as Promise<TrialResult>;

@@ -56,8 +56,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
     const runDir = join(runsRoot, payload.sweep, payload.trial);
     const configFile = join(runsRoot, payload.sweep, 'configs', `${payload.trial}.yaml`);
     mkdirSync(join(runsRoot, payload.sweep, 'configs'), { recursive: true });
-    writeFileAtomic(configFile, configToYaml({ ...payload.config, name: payload.trial, output: { ...payload.config.output, dir: runDir } }));
-    const { train } = await import('../train/train.js');
+    writeFileAtomic(configFile, configToYaml({ ...payload.config, output: { ...payload.config.output, dir: runDir } }));
     const hasCheckpoint = existsSync(join(runDir, 'checkpoints')) && readdirSync(join(runDir, 'checkpoints')).some((d) => /^step-\d+$/.test(d));
     options.log(`trial ${payload.sweep}/${payload.trial}: ${hasCheckpoint ? 'resuming from its checkpoint' : 'starting'}`);
     const { summary } = await train(configFile, { resume: hasCheckpoint ? runDir : undefined, overwrite: !hasCheckpoint && existsSync(runDir), progress: 'none', log: () => {} });
@@ -65,6 +64,9 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
     return { kind: 'trial', summary, runDir, worker: { host, backend: summary.backend, wallMs: performance.now() - started } };
   };
 
+  // TensorFlow.js loads here, before the first job: a job's lock is renewed from the event loop, which a
+  // multi-second module load would block.
+  const { train } = await import('../train/train.js');
   const worker = new Worker(QUEUE_NAME, process, { connection, concurrency: options.jobs, lockDuration, stalledInterval: lockDuration, maxStalledCount: 3 });
   worker.on('failed', (job, error) => options.log(`job ${job?.id ?? '?'} failed: ${error.message.split('\n')[0]}`));
   worker.on('error', (error) => options.log(`queue: ${error.message.split('\n')[0]}`));
