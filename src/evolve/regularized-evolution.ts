@@ -9,9 +9,12 @@
  *
  * One cycle: sample `tournament` members uniformly (with replacement), take the fittest, mutate a copy,
  * evaluate the child, push it to the back of the population and, when the population is full, drop the
- * oldest member (aging: every member dies of age, however fit). The population starts as copies of the
- * seed program; when `restartAfter` candidates in a row bring no improvement of the best fitness, the
- * population is rebuilt from the best program so far and from the seed, in turn.
+ * oldest member (aging: every member dies of age, however fit). The population starts as `population`
+ * copies of the seed program (the paper's initialisation), made once the seed's fitness is known: the seed
+ * is the first candidate, and asks made before it is told are further copies of it (a driver's cache turns
+ * them into waits, not trainings). When `restartAfter` candidates in a row bring no improvement of the best
+ * fitness, the population is rebuilt as copies of the best program so far and of the seed, in turn; both
+ * fitnesses are known, so a restart costs no evaluation.
  *
  * Fitness is "lower is better" or "higher is better" (`mode`); a failed or diverged candidate is told
  * `null` and ranks below every number.
@@ -39,7 +42,7 @@ export interface EvolutionSettings {
   restartAfter: number;
 }
 
-export type CandidateOrigin = 'seed' | 'mutation' | 'restart-best' | 'restart-seed';
+export type CandidateOrigin = 'seed' | 'mutation';
 
 export interface Candidate<P> {
   /** 0, 1, 2, … in the order asked. */
@@ -47,7 +50,7 @@ export interface Candidate<P> {
   /** The tournament winner it was mutated from; null for copies of the seed or of a restart program. */
   parent: number | null;
   origin: CandidateOrigin;
-  /** The mutation applied (`insert …`, `delete …`), or the origin for unmutated copies. */
+  /** The mutation applied (`insert …`, `delete …`), or `seed` for the seed itself. */
   mutation: string;
   genome: P;
   hash: string;
@@ -73,10 +76,8 @@ export class RegularizedEvolution<P> {
   private readonly inFlight = new Map<number, Candidate<P>>();
   private nextId = 0;
   private generation = 0;
-  /** Copies of the generation's starting program still to hand out before tournaments begin. */
-  private fillLeft: number;
-  private fillGenome: P;
-  private fillOrigin: CandidateOrigin = 'seed';
+  /** The seed once told: what the population starts as, and what every second restart starts from. */
+  private seedMember: Member<P> | null = null;
   private bestMember: Member<P> | null = null;
   private sinceImprovement = 0;
   private restarts = 0;
@@ -90,8 +91,6 @@ export class RegularizedEvolution<P> {
     if (!Number.isInteger(settings.tournament) || settings.tournament < 1 || settings.tournament > settings.population) {
       throw new RangeError(`tournament must be an integer in [1, population=${settings.population}], got ${settings.tournament}`);
     }
-    this.fillLeft = settings.population;
-    this.fillGenome = seedGenome;
   }
 
   /** The next candidate to evaluate. */
@@ -99,9 +98,8 @@ export class RegularizedEvolution<P> {
     const id = this.nextId++;
     const rng = Rng.derive(this.settings.seed, 'candidate', id);
     let candidate: Candidate<P>;
-    if (this.fillLeft > 0 || this.members.length === 0) {
-      if (this.fillLeft > 0) this.fillLeft--;
-      candidate = this.copy(id, this.fillGenome, this.fillOrigin);
+    if (this.members.length === 0) {
+      candidate = { id, parent: null, origin: 'seed', mutation: 'seed', genome: this.seedGenome, hash: this.ops.hash(this.seedGenome), generation: this.generation };
     } else {
       const parent = this.tournament(rng);
       const { child, mutation } = this.ops.mutate(parent.candidate.genome, rng);
@@ -144,8 +142,6 @@ export class RegularizedEvolution<P> {
       if (seen.has(candidate.id)) throw new Error(`history names candidate ${candidate.id} twice`);
       seen.add(candidate.id);
       this.nextId = Math.max(this.nextId, candidate.id + 1);
-      // A copy of the generation's starting program used up one fill slot when it was asked.
-      if (candidate.origin !== 'mutation' && candidate.generation === this.generation && this.fillLeft > 0) this.fillLeft--;
       this.record(candidate, fitness);
     }
   }
@@ -177,10 +173,6 @@ export class RegularizedEvolution<P> {
     return this.settings.mode === 'min' ? a < b : a > b;
   }
 
-  private copy(id: number, genome: P, origin: CandidateOrigin): Candidate<P> {
-    return { id, parent: null, origin, mutation: origin, genome, hash: this.ops.hash(genome), generation: this.generation };
-  }
-
   private tournament(rng: Rng): Member<P> {
     let winner = this.members[rng.int(this.members.length)];
     for (let i = 1; i < this.settings.tournament; i++) {
@@ -200,7 +192,10 @@ export class RegularizedEvolution<P> {
     } else {
       this.sinceImprovement++;
     }
-    if (candidate.generation === this.generation) {
+    if (candidate.origin === 'seed' && this.seedMember === null) {
+      this.seedMember = member;
+      this.fill(member);
+    } else if (candidate.generation === this.generation) {
       this.members.push(member);
       if (this.members.length > this.settings.population) this.members.shift();
     }
@@ -211,10 +206,12 @@ export class RegularizedEvolution<P> {
     this.restarts++;
     this.generation++;
     this.sinceImprovement = 0;
+    this.fill(this.restarts % 2 === 1 ? this.bestMember! : this.seedMember!);
+  }
+
+  /** The population as `population` copies of one member (its fitness already known). */
+  private fill(member: Member<P>): void {
     this.members.length = 0;
-    const fromBest = this.restarts % 2 === 1 && this.bestMember !== null;
-    this.fillGenome = fromBest ? this.bestMember!.candidate.genome : this.seedGenome;
-    this.fillOrigin = fromBest ? 'restart-best' : 'restart-seed';
-    this.fillLeft = this.settings.population;
+    for (let i = 0; i < this.settings.population; i++) this.members.push(member);
   }
 }

@@ -146,7 +146,9 @@ export async function evolve(configFile: string | undefined, options: EvolveOpti
     while (budgetLeft(inFlight.size)) {
       while (inFlight.size < evaluator.jobs && budgetLeft(inFlight.size)) {
         const candidate = search.ask();
-        const cached = search.cached(candidate.hash);
+        // The seed was trained on the proxy with the baselines: its fitness is known.
+        const seedRow = funnel.stages[0].seed;
+        const cached = candidate.origin === 'seed' && seedRow !== null ? seedRow.fitness : search.cached(candidate.hash);
         if (cached !== undefined) {
           record(candidate, { fitness: cached, cacheHit: true, wallMs: 0 });
           continue;

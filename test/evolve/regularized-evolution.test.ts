@@ -27,15 +27,15 @@ function runSerial(search: RegularizedEvolution<number>, n: number, fitness = di
 }
 
 describe('regularized evolution', () => {
-  it('starts with the population filled by copies of the seed, then mutates tournament winners', () => {
+  it('trains the seed first, fills the population with copies of it, then mutates tournament winners', () => {
     const search = new RegularizedEvolution(steps, 0, settings());
-    const history = runSerial(search, 6);
-    expect(history.slice(0, 4).map((t) => [t.candidate.origin, t.candidate.parent, t.candidate.genome])).toEqual([
-      ['seed', null, 0], ['seed', null, 0], ['seed', null, 0], ['seed', null, 0],
-    ]);
-    expect(history[4].candidate.origin).toBe('mutation');
-    expect(history[4].candidate.parent).not.toBeNull();
-    expect(Math.abs(history[4].candidate.genome)).toBeGreaterThanOrEqual(1);
+    const history = runSerial(search, 3);
+    expect(history[0].candidate).toMatchObject({ id: 0, origin: 'seed', parent: null, genome: 0 });
+    expect(search.population()).toHaveLength(4);
+    expect(history[1].candidate).toMatchObject({ id: 1, origin: 'mutation', parent: 0 });
+    expect(Math.abs(history[1].candidate.genome)).toBeGreaterThanOrEqual(1);
+    // Members now: three copies of the seed and candidate 1 (the oldest copy died).
+    expect(history[2].candidate.origin).toBe('mutation');
   });
 
   it('ages: the population is the last `population` candidates told, the fittest included or not', () => {
@@ -48,9 +48,10 @@ describe('regularized evolution', () => {
 
   it('picks the fitter of the sampled members, drawing from the candidate\'s own stream (hand-checked)', () => {
     const search = new RegularizedEvolution(steps, 0, settings({ population: 3, tournament: 2 }));
-    // Fill by hand with distinct fitness so the winner of any pair is known: ids 0, 1, 2 → 5, 1, 3.
+    // Seed told 5 (population: three copies of #0), then #1 told 1 and #2 told 3: members #0, #1, #2.
     const fit = [5, 1, 3];
     for (let i = 0; i < 3; i++) search.tell(search.ask().id, fit[i]);
+    expect(search.population().map((m) => m.candidate.id)).toEqual([0, 1, 2]);
     const next = search.ask();
     const rng = Rng.derive(7, 'candidate', 3);
     const a = rng.int(3);
@@ -64,14 +65,14 @@ describe('regularized evolution', () => {
     const search = new RegularizedEvolution(steps, 0, settings({ population: 2, tournament: 2 }));
     expect(search.better(1e9, null)).toBe(true);
     expect(search.better(null, 1e9)).toBe(false);
-    const ids = [search.ask().id, search.ask().id];
-    search.tell(ids[0], Number.NaN);
-    search.tell(ids[1], 3);
+    search.tell(search.ask().id, Number.NaN);
+    const good = search.ask();
+    search.tell(good.id, 3);
     expect(search.population().map((m) => m.fitness)).toEqual([null, 3]);
-    // Every tournament that samples the good member picks it; at least one of 40 children must descend from it.
-    const parents = Array.from({ length: 40 }, () => { const c = search.ask(); return c.parent; });
-    expect(parents).toContain(ids[1]);
-    expect(search.best()!.candidate.id).toBe(ids[1]);
+    // Every tournament that samples the good member picks it; some of 40 children must descend from it.
+    const parents = Array.from({ length: 40 }, () => search.ask().parent);
+    expect(parents).toContain(good.id);
+    expect(search.best()!.candidate.id).toBe(good.id);
   });
 
   it('finds the optimum of the fake fitness', () => {
@@ -124,24 +125,49 @@ describe('regularized evolution', () => {
   it('keeps several candidates in flight and tells them in any order', () => {
     const search = new RegularizedEvolution(steps, 0, settings({ population: 2 }));
     const asked: Candidate<number>[] = [search.ask(), search.ask(), search.ask()];
-    // Two fill copies and, with the population still empty, a third copy rather than a tournament.
+    // Until the seed is told there is no population: every ask is the seed again (a driver waits on it).
     expect(asked.map((c) => c.origin)).toEqual(['seed', 'seed', 'seed']);
     search.tell(asked[2].id, 10);
+    expect(search.population()).toHaveLength(2);
     search.tell(asked[0].id, 10);
     expect(() => search.tell(asked[0].id, 10)).toThrow(/not in flight/);
     expect(() => search.tell(99, 1)).toThrow(/not in flight/);
     expect(search.stats()).toMatchObject({ asked: 3, told: 2, inFlight: 1 });
+    expect(search.ask().origin).toBe('mutation');
   });
 
-  it('restarts from the best program, then from the seed, when progress stalls', () => {
-    // A fitness that never improves after the first candidate: every restartAfter tells, a restart.
+  it('restarts from the best program, then from the seed, when progress stalls, with no evaluation', () => {
+    // The seed (x = 0) scores 1, every other program 2: no improvement after the seed.
     const search = new RegularizedEvolution(steps, 0, settings({ population: 2, restartAfter: 5 }));
-    const history = runSerial(search, 20, (x) => (x === 0 ? 1 : 2));
+    const seen: number[][] = [];
+    const history: Told<number>[] = [];
+    for (let i = 0; i < 17; i++) {
+      const c = search.ask();
+      const f = c.genome === 0 ? 1 : 2;
+      search.tell(c.id, f);
+      history.push({ candidate: c, fitness: f });
+      seen.push(search.population().map((m) => m.candidate.id));
+    }
     expect(search.stats().restarts).toBe(3);
-    const origins = history.map((t) => t.candidate.origin);
-    expect(origins.indexOf('restart-best')).toBe(6);
-    expect(origins.indexOf('restart-seed')).toBeGreaterThan(6);
-    expect(history[6].candidate.genome).toBe(search.best()!.candidate.genome);
+    // Restart 1 (after candidate 5) from the best, which is the seed here; generations advance.
+    expect(seen[5]).toEqual([0, 0]);
+    expect(history.filter((t) => t.candidate.origin === 'seed')).toHaveLength(1);
+    expect(history[6].candidate.generation).toBe(1);
+  });
+
+  it('restarts from the best program when it is not the seed', () => {
+    // Fitness: the genome's distance to 3, except that nothing beats the first program reaching 3.
+    const search = new RegularizedEvolution(steps, 0, settings({ population: 3, restartAfter: 4, seed: 11 }));
+    let best: number | null = null;
+    for (let i = 0; i < 60 && search.stats().restarts === 0; i++) {
+      const c = search.ask();
+      const f = best !== null && c.genome !== best ? 9 : Math.abs(c.genome - 3);
+      if (f === 0 && best === null) best = c.genome;
+      search.tell(c.id, f);
+    }
+    expect(search.stats().restarts).toBe(1);
+    expect(new Set(search.population().map((m) => m.candidate.genome))).toEqual(new Set([search.best()!.candidate.genome]));
+    expect(search.best()!.candidate.origin).toBe('mutation');
   });
 
   it('does not let a candidate asked before a restart join the new population', () => {

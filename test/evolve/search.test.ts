@@ -55,8 +55,10 @@ describe('evolve search driver', () => {
     const { summary } = await evolve(CONFIG, { dir: join(dir, 's'), evaluator, log: () => {}, progress: 'none' });
     expect(summary.candidates).toBe(12);
     expect(summary.evaluated + summary.cacheHits).toBe(12);
-    // The population starts as 6 copies of the seed: the first is trained, the other 5 are cache hits.
-    expect(summary.cacheHits).toBeGreaterThanOrEqual(5);
+    // The seed (candidate 0) was trained with the baselines: it is a cache hit, and the population its copies.
+    const first = readHistory(join(dir, 's/history.jsonl'))[0];
+    expect(first).toMatchObject({ id: 0, origin: 'seed', cacheHit: true, fitness: { proxy: summary.seed.proxy } });
+    expect(evaluator.calls.filter((c) => !['lion', 'adamw'].includes(c))).toHaveLength(summary.evaluated + 2 /* seed on 2 stages */ + 2 /* promoted */);
     expect(summary.baselines).toEqual({ proxy: { lion: 0.5, adamw: 0.6 }, longer: { lion: 0.5, adamw: 0.6 } });
     const funnel = JSON.parse(readFileSync(join(dir, 's/funnel.json'), 'utf8'));
     expect(funnel.stages.map((s: { name: string }) => s.name)).toEqual(['proxy', 'longer']);
@@ -108,7 +110,8 @@ describe('evolve search driver', () => {
     writeFileSync(seed, 'update = exp(g) * lr\n');
     const { summary } = await evolve(CONFIG, { dir: join(dir, 's'), evaluator: new FakeEvaluator(), log: () => {}, progress: 'none', set: [`evolve.seedProgram=${seed}`, 'evolve.budget.candidates=20'] });
     const history = readHistory(join(dir, 's/history.jsonl'));
-    expect(history[0]).toMatchObject({ fitness: { proxy: null }, failure: 'diverged: loss is NaN at step 3' });
+    expect(history[0]).toMatchObject({ origin: 'seed', fitness: { proxy: null } });
+    expect(history.some((r) => r.failure === 'diverged: loss is NaN at step 3')).toBe(true);
     expect(history).toHaveLength(20);
     expect(summary.failed).toBeGreaterThan(0);
     expect(summary.best?.fitness).not.toBeNull();
