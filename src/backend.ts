@@ -95,8 +95,28 @@ function firstLine(error: unknown): string {
   return (error instanceof Error ? error.message : String(error)).split('\n')[0];
 }
 
-/** One line for logs: `wasm (auto; passed over: gpu: …; node: …)`. */
+/**
+ * One line for logs: `wasm (auto; passed over: gpu: @tensorflow/tfjs-node-gpu not installed; node: …)`.
+ * Each reason is summarised: a package that is missing says so in three words; any other failure keeps
+ * the start of its error (the full text is in BackendChoice.passedOver).
+ */
 export function describeBackend(choice: BackendChoice): string {
   const how = choice.requested === 'auto' ? 'auto' : 'requested';
-  return choice.passedOver.length === 0 ? `${choice.name} (${how})` : `${choice.name} (${how}; passed over: ${choice.passedOver.join('; ')})`;
+  return choice.passedOver.length === 0 ? `${choice.name} (${how})` : `${choice.name} (${how}; passed over: ${choice.passedOver.map(summariseFailure).join('; ')})`;
+}
+
+const MISSING_PACKAGE = /Cannot find (package|module)|ERR_MODULE_NOT_FOUND|MODULE_NOT_FOUND/;
+const REASON_CHARS = 80;
+
+function summariseFailure(reason: string): string {
+  const load = /^(\w+): (\S+) is not installed or failed to load \((.*)\)$/.exec(reason);
+  if (load) {
+    const [, name, pkg, error] = load;
+    return MISSING_PACKAGE.test(error) ? `${name}: ${pkg} not installed` : `${name}: ${pkg} failed to load: ${shorten(error)}`;
+  }
+  return shorten(reason);
+}
+
+function shorten(text: string): string {
+  return text.length <= REASON_CHARS ? text : `${text.slice(0, REASON_CHARS - 1)}…`;
 }

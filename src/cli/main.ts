@@ -1,7 +1,8 @@
 /** The lion-train command line: a thin shell over the library. Every error leaves as one clear line and an exit code. */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import yargs from 'yargs';
 import { ConfigError, formatProblem } from '../config/index.js';
+import { closest } from '../config/suggest.js';
 import { EXIT, UserError } from '../errors.js';
 import { evolveCommand } from './commands/evolve.js';
 import { exportCommand } from './commands/export.js';
@@ -41,7 +42,7 @@ export async function main(argv: string[]): Promise<number> {
     .usage('$0 <config.yaml> [options]\n\nDeclare a training run in one YAML file and run it.')
     .option('set', { type: 'string', array: true, default: [], describe: 'Override a config value: key.path=value (value parsed as YAML; repeatable)' })
     .option('debug', { type: 'boolean', default: false, describe: 'Show stack traces on errors' })
-    .option('quiet', { type: 'boolean', default: false, describe: 'Print nothing but errors' })
+    .option('quiet', { type: 'boolean', default: false, describe: 'Print nothing but errors (commands whose output is what was asked for, as runs, print-config, schema and sample, still print it)' })
     .command(defaultTrainCommand)
     .command(trainCommand)
     .command(validateCommand)
@@ -56,6 +57,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(runsCommand)
     .command(sampleCommand)
     .command(programCommand)
+    .middleware((args) => refuseIneffectiveSet(String(args._[0] ?? ''), args.set as string[]))
     .demandCommand(1, 'Give a config file (lion-train configs/vit.yaml) or a command; see --help')
     .strict()
     .version(packageVersion())
@@ -63,12 +65,15 @@ export async function main(argv: string[]): Promise<number> {
     .alias('v', 'version')
     .wrap(Math.min(110, process.stdout.columns || 110))
     .fail((message, error) => {
-      // Throwing stops yargs before any handler runs.
+      // Throwing stops yargs before any handler runs. yargs rethrows an option's coerce error as its own
+      // YError (the type lost): every YError is a usage error.
+      if (error?.name === 'YError') throw new UsageError(error.message);
       throw error ?? new UsageError(message);
     })
     .exitProcess(false);
 
   try {
+    refuseMistypedCommand(argv);
     await parser.parseAsync();
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (error) {
@@ -77,6 +82,28 @@ export async function main(argv: string[]): Promise<number> {
 }
 
 class UsageError extends Error {}
+
+const COMMANDS = [trainCommand, validateCommand, printConfigCommand, schemaCommand, exportCommand, regressCommand, sweepCommand, evolveCommand, workerCommand, reportCommand, runsCommand, sampleCommand, programCommand].map((c) => String(c.command).split(' ')[0]);
+/** Commands that read a config, and so the only ones `--set` can change. */
+const SET_COMMANDS = ['train', 'validate', 'print-config', 'sweep', 'evolve', 'program'];
+
+/**
+ * `lion-train trian`: the first word is neither a command nor a file, and it is a command's near miss.
+ * (A word that is not close to any command goes on as a config path, and is reported as a missing file.)
+ */
+function refuseMistypedCommand(argv: string[]): void {
+  const word = argv.find((arg, i) => !arg.startsWith('-') && argv[i - 1] !== '--set');
+  if (word === undefined || COMMANDS.includes(word) || /[./\\]/.test(word) || existsSync(word)) return;
+  const suggestion = closest(word, COMMANDS);
+  if (suggestion) throw new UsageError(`unknown command ${word} (did you mean ${suggestion}?)`);
+}
+
+/** `--set` given to a command that reads no config would be silently ignored: refused instead. */
+function refuseIneffectiveSet(command: string, set: string[]): void {
+  // The default command ($0 <config>) is train: its first word is the config file.
+  if (set.length === 0 || !COMMANDS.includes(command) || SET_COMMANDS.includes(command)) return;
+  throw new UsageError(`--set changes a config, and ${command} reads none (--set applies to ${SET_COMMANDS.join(', ')})`);
+}
 
 function report(error: unknown, debug: boolean): number {
   if (error instanceof UsageError) {

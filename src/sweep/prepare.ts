@@ -91,7 +91,8 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
       continue;
     }
     const mode = state === 'resumable' ? ['--resume', runDir] : state === 'absent' ? [] : ['--overwrite'];
-    const args = ['train', configFile, '--quiet', ...[...options.set, ...trialSets(trial), `output.dir=${JSON.stringify(runDir)}`].flatMap((s) => ['--set', s]), ...mode];
+    // Not --quiet: the trial's log keeps its whole record (plain progress lines, evaluations, the outcome).
+    const args = ['train', configFile, ...[...options.set, ...trialSets(trial), `output.dir=${JSON.stringify(runDir)}`].flatMap((s) => ['--set', s]), ...mode];
     jobs.push({ trial, dir: runDir, args, log: join(dir, 'logs', `${trial.name}.log`) });
   }
   if (problems.length > 0) throw new ConfigError(problems);

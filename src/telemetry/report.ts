@@ -7,7 +7,7 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { writeFileAtomic } from '../atomic-write.js';
-import { buildCharts, type Chart } from './charts.js';
+import { buildCharts, runColours, type Chart } from './charts.js';
 import { displayPath, findRunDirs, readRun, runLabels, type RunData } from './run-reader.js';
 import { formatBytes, formatNumber, formatPercent, formatSeconds, markdownTable, type Table } from './table.js';
 
@@ -52,14 +52,20 @@ function preferred(a: RunData, b: RunData): boolean {
   return (a.summary.finishedAt ?? a.summary.startedAt ?? '') > (b.summary.finishedAt ?? b.summary.startedAt ?? '');
 }
 
-/** Best first: by final test accuracy when every run has one, else test loss, else by label. */
+/** Best first: by final test accuracy when every run has one, else test loss, else validation loss, else by label. */
 function rank(runs: RunData[], labels: string[]): number[] {
   const order = runs.map((_, i) => i);
   const test = (i: number, key: string) => runs[i].summary.final.test?.[key];
   if (order.every((i) => typeof test(i, 'accuracy') === 'number')) return order.sort((a, b) => test(b, 'accuracy')! - test(a, 'accuracy')! || labels[a].localeCompare(labels[b]));
   if (order.every((i) => typeof test(i, 'loss') === 'number')) return order.sort((a, b) => test(a, 'loss')! - test(b, 'loss')! || labels[a].localeCompare(labels[b]));
+  const validation = (i: number) => runs[i].summary.final.validation?.loss;
+  if (order.every((i) => typeof validation(i) === 'number')) return order.sort((a, b) => validation(a)! - validation(b)! || labels[a].localeCompare(labels[b]));
   return order.sort((a, b) => labels[a].localeCompare(labels[b]));
 }
+
+const TEXT_COLUMNS = ['run', 'optimizer', 'status', 'best', 'backend', 'directory'];
+/** Columns whose long values wrap in the HTML table (everything else stays on one line). */
+const WRAPPING_COLUMNS = ['run', 'best'];
 
 function metricsTable(runs: RunData[], labels: string[], cwd: string): Table {
   const has = (split: 'train' | 'validation' | 'test', key: string) => runs.some((r) => typeof r.summary.final[split]?.[key] === 'number');
@@ -77,7 +83,9 @@ function metricsTable(runs: RunData[], labels: string[], cwd: string): Table {
   metric('test', 'bitsPerChar', 'test bits/char');
   metric('validation', 'accuracy', 'val accuracy', true);
   metric('validation', 'loss', 'val loss');
+  metric('validation', 'bitsPerChar', 'val bits/char');
   metric('train', 'loss', 'train loss');
+  metric('train', 'bitsPerChar', 'train bits/char');
   columns.push(
     { header: 'best', cell: (run) => (run.summary.best ? `${run.summary.best.metric} ${formatNumber(run.summary.best.value)} @${run.summary.best.step}` : '-') },
     { header: 'examples/s', cell: (run) => formatNumber(Math.round(run.summary.totals.examplesPerSecond)) },
@@ -90,7 +98,7 @@ function metricsTable(runs: RunData[], labels: string[], cwd: string): Table {
   return {
     headers: columns.map((c) => c.header),
     rows: order.map((i) => columns.map((c) => c.cell(runs[i], labels[i]))),
-    align: columns.map((c) => (['run', 'optimizer', 'status', 'best', 'backend', 'directory'].includes(c.header) ? 'left' : 'right')),
+    align: columns.map((c) => (TEXT_COLUMNS.includes(c.header) ? 'left' : 'right')),
   };
 }
 
@@ -98,10 +106,22 @@ function escapeHtml(text: string): string {
   return text.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
 }
 
+/**
+ * The final-metrics table as HTML, narrow enough for a laptop screen: the directory column becomes the
+ * run cell's tooltip (the page names the folders it read), and trial labels may break after a comma.
+ */
 function htmlTable(table: Table): string {
-  const align = (i: number) => (table.align?.[i] === 'right' ? ' class="num"' : '');
-  const head = table.headers.map((h, i) => `<th${align(i)}>${escapeHtml(h)}</th>`).join('');
-  const body = table.rows.map((row) => `<tr>${row.map((cell, i) => `<td${align(i)}>${escapeHtml(cell)}</td>`).join('')}</tr>`).join('\n');
+  const dirColumn = table.headers.indexOf('directory');
+  const shown = table.headers.map((_, i) => i).filter((i) => i !== dirColumn);
+  const cls = (i: number) => (table.align?.[i] === 'right' ? ' class="num"' : WRAPPING_COLUMNS.includes(table.headers[i]) ? ' class="wrap"' : '');
+  const cell = (row: string[], i: number) => {
+    const text = escapeHtml(row[i]);
+    if (table.headers[i] !== 'run') return `<td${cls(i)}>${text}</td>`;
+    const title = dirColumn >= 0 ? ` title="${escapeHtml(row[dirColumn])}"` : '';
+    return `<td${cls(i)}${title}>${text.replace(/,/g, ',<wbr>')}</td>`;
+  };
+  const head = shown.map((i) => `<th${cls(i)}>${escapeHtml(table.headers[i])}</th>`).join('');
+  const body = table.rows.map((row) => `<tr>${shown.map((i) => cell(row, i)).join('')}</tr>`).join('\n');
   return `<table>\n<thead><tr>${head}</tr></thead>\n<tbody>\n${body}\n</tbody>\n</table>`;
 }
 
@@ -110,12 +130,17 @@ body { font: 14px/1.45 system-ui, -apple-system, "Segoe UI", sans-serif; margin:
 h1 { font-size: 22px; margin: 0 0 4px; } h2 { font-size: 17px; margin: 28px 0 10px; }
 .meta { color: #666; margin: 0 0 16px; }
 table { border-collapse: collapse; background: white; font-size: 13px; }
-th, td { padding: 4px 10px; border-bottom: 1px solid #e3e3e3; text-align: left; white-space: nowrap; }
-th { background: #f0f0f0; } td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+th, td { padding: 4px 8px; border-bottom: 1px solid #e3e3e3; text-align: left; white-space: nowrap; vertical-align: top; }
+th { background: #f0f0f0; white-space: normal; vertical-align: bottom; }
+td.num, th.num { text-align: right; font-variant-numeric: tabular-nums; }
+td.wrap { white-space: normal; overflow-wrap: break-word; min-width: 7em; max-width: 16em; }
 .table-wrap { overflow-x: auto; }
-.charts { display: flex; flex-wrap: wrap; gap: 16px; }
-figure { margin: 0; padding: 8px; background: white; border: 1px solid #e3e3e3; border-radius: 4px; }
-figure svg { display: block; max-width: 100%; height: auto; }
+.legend { display: flex; flex-wrap: wrap; gap: 4px 18px; margin: 0 0 12px; padding: 0; list-style: none; font-size: 13px; }
+.legend li { display: flex; align-items: center; gap: 6px; }
+.legend .swatch { width: 18px; height: 4px; border-radius: 2px; }
+.charts { display: grid; grid-template-columns: repeat(auto-fill, minmax(min(100%, 560px), 1fr)); gap: 16px; }
+figure { margin: 0; padding: 8px; background: white; border: 1px solid #e3e3e3; border-radius: 4px; min-width: 0; }
+figure svg { display: block; width: 100%; height: auto; }
 `;
 
 export async function buildReport(paths: readonly string[], options: ReportOptions = {}): Promise<ReportResult> {
@@ -123,6 +148,7 @@ export async function buildReport(paths: readonly string[], options: ReportOptio
   const runs = gatherRuns(paths);
   const labels = runLabels(runs);
   const charts = buildCharts(runs, labels);
+  const colours = runColours(labels);
   const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
   const svgs: string[] = [];
   for (const chart of charts) {
@@ -151,6 +177,9 @@ export async function buildReport(paths: readonly string[], options: ReportOptio
 ${htmlTable(table)}
 </div>
 <h2>Charts</h2>
+<ul class="legend" aria-label="runs">
+${labels.map((label, i) => `<li><span class="swatch" style="background:${colours[i]}"></span>${escapeHtml(label)}</li>`).join('\n')}
+</ul>
 <div class="charts">
 ${charts.map((chart, i) => `<figure id="${chart.id}" aria-label="${escapeHtml(chart.title)}">\n${svgs[i]}\n</figure>`).join('\n')}
 </div>

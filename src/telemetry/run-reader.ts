@@ -117,26 +117,13 @@ export function findRunDirs(paths: readonly string[], depth = 4): string[] {
   return [...found].sort();
 }
 
-/** A short label for each run: its trial name in a sweep, else its name; directory names settle ties. */
-export function runLabels(runs: readonly RunData[]): string[] {
-  const first = runs.map((run) => (run.trial ? shortTrialLabel(run.trial.overrides) || run.trial.name : run.summary.name));
-  return first.map((label, i) => (first.filter((other) => other === label).length > 1 ? `${label} (${basename(runs[i].dir)})` : label));
-}
-
 /**
- * `optimizer.name=lion,optimizer.lion.learningRate=3e-4` → `name=lion,learningRate=3e-4`: each key
- * shortened to its shortest tail that is still unique among the trial's keys.
+ * A label for each run: its trial name in a sweep (every key in full, `optimizer.name=lion,train.seed=0`,
+ * so a label never loses the section it sets), else its name; directory names settle ties.
  */
-export function shortTrialLabel(overrides: Record<string, unknown>): string {
-  const keys = Object.keys(overrides);
-  const tail = (key: string, n: number) => key.split('.').slice(-n).join('.');
-  const short = keys.map((key) => {
-    for (let n = 1; ; n++) {
-      const candidate = tail(key, n);
-      if (candidate === key || keys.every((other) => other === key || tail(other, n) !== candidate)) return candidate;
-    }
-  });
-  return keys.map((key, i) => `${short[i]}=${formatValue(overrides[key])}`).join(',');
+export function runLabels(runs: readonly RunData[]): string[] {
+  const first = runs.map((run) => run.trial?.name ?? run.summary.name);
+  return first.map((label, i) => (first.filter((other) => other === label).length > 1 ? `${label} (${basename(runs[i].dir)})` : label));
 }
 
 /** A config value as it reads in a trial name: numbers in their shortest form (3e-4, 0.5, 1000). */

@@ -306,6 +306,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     progress.update(state.step, {
       loss: lastTrainMetrics?.loss,
       accuracy: task === 'classification' ? lastTrainMetrics?.accuracy : undefined,
+      bitsPerChar: task === 'language' ? lastTrainMetrics?.bitsPerChar : undefined,
       lr,
       examplesPerSecond: state.totals.trainSeconds > 0 ? state.totals.examples / state.totals.trainSeconds : 0,
     });

@@ -13,7 +13,8 @@ import { VOCABULARY_FILE, Vocabulary } from '../data/text.js';
 import { EXIT, UserError } from '../errors.js';
 import type { InputSpec, Model } from '../models/model.js';
 import { modelFamily } from '../models/registry.js';
-import { checkpointName, listCheckpoints, newestValidCheckpoint, readCheckpoint, restoreModel, type LoadedCheckpoint } from './checkpoint.js';
+import { newestValidCheckpoint, readCheckpoint, restoreModel, type LoadedCheckpoint } from './checkpoint.js';
+import { checkpointsFor, type CheckpointRef } from './checkpoint-ref.js';
 import { runPaths } from './run-dir.js';
 
 export interface RestoredRun {
@@ -29,8 +30,8 @@ export interface RestoredRun {
 }
 
 export interface RestoreOptions {
-  /** A checkpoint's step; the newest valid checkpoint when absent. */
-  step?: number;
+  /** A checkpoint's step, `latest` or `best`; the newest valid checkpoint when absent. */
+  step?: CheckpointRef;
   /** Refuse a run of another model family (e.g. `sample` needs 'gpt'), before loading anything. */
   family?: RunConfig['model']['name'];
   /** Backend to run on; the run's train.backend when absent. */
@@ -46,18 +47,14 @@ export function readRunConfig(dir: string): RunConfig {
   return loadConfig(paths.config).config;
 }
 
-function chooseCheckpoint(dir: string, step: number | undefined, log: (line: string) => void): LoadedCheckpoint {
+function chooseCheckpoint(dir: string, step: CheckpointRef | undefined, log: (line: string) => void): LoadedCheckpoint {
   const checkpoints = runPaths(dir).checkpoints;
-  if (step === undefined) {
+  if (step === undefined || step === 'latest') {
     const newest = newestValidCheckpoint(checkpoints, log);
     if (!newest) throw new UserError(`${dir} has no usable checkpoint (train it with checkpoint.atEnd: true, or let it reach checkpoint.everySteps)`, EXIT.usage);
     return newest;
   }
-  const name = checkpointName(step);
-  if (!existsSync(join(checkpoints, name))) {
-    const steps = listCheckpoints(checkpoints).map((n) => Number(n.slice('step-'.length))).sort((a, b) => a - b);
-    throw new UserError(`${dir} has no checkpoint at step ${step} (checkpoints at steps: ${steps.join(', ') || 'none'})`, EXIT.usage);
-  }
+  const [name] = checkpointsFor(checkpoints, dir, step);
   try {
     return readCheckpoint(join(checkpoints, name));
   } catch (error) {

@@ -31,7 +31,8 @@ describe('lion-train report', () => {
     expect(markdown.split('\n')[0]).toBe('# Tiny optimizers');
     const header = markdown.split('\n').find((l) => l.startsWith('| run |'))!;
     expect(header).toContain('| test accuracy | test loss |');
-    const rows = markdown.split('\n').filter((l) => /^\| name=/.test(l));
+    // Trial labels keep their section: optimizer.name=lion, not name=lion.
+    const rows = markdown.split('\n').filter((l) => /^\| optimizer\.name=/.test(l));
     expect(rows.map((r) => r.split(' | ')[1]).sort()).toEqual([...OPTIMIZERS].sort());
     expect(rows.every((r) => r.includes(' | completed | 30 | '))).toBe(true);
   });
@@ -72,11 +73,13 @@ describe('lion-train report', () => {
         expect(chart.height, chart.id).toBeGreaterThan(100);
       }
       // Loss and accuracy: 3 runs × (train, validation) lines; 3 logged train points + 3 evaluations per run.
+      // The runs' legend is the page's one legend; a chart's own legend names only the splits.
       for (const chart of charts.slice(0, 6)) {
         expect(chart.lines, chart.id).toBe(6);
         expect(chart.symbols, chart.id).toBeGreaterThanOrEqual(3 * 6);
-        expect(chart.legendLabels, chart.id).toEqual(expect.arrayContaining(['name=lion', 'name=adamw', 'name=adafactor', 'train', 'validation']));
+        expect(chart.legendLabels, chart.id).toEqual(['train', 'validation']);
       }
+      expect((await page.locator('.legend li').allTextContents()).sort()).toEqual(OPTIMIZERS.map((o) => `optimizer.name=${o}`).sort());
       expect(charts[6].lines).toBe(3);
       expect(charts[7].lines).toBe(3);
       expect(charts[8].bars).toBe(3);
@@ -90,6 +93,15 @@ describe('lion-train report', () => {
     }
   });
 
+  it('draws the learning rate at every step from the schedule, warmup included', () => {
+    // tiny.yaml: cosine with 5 warmup steps, 30 steps here; the log keeps every 10th step.
+    const html = readFileSync(join(out, 'report.html'), 'utf8');
+    const lr = html.slice(html.indexOf('id="lr-step"'), html.indexOf('id="speed-step"'));
+    const paths = [...lr.matchAll(/aria-roledescription="line mark" d="(M[^"]+)"/g)].map((m) => m[1]);
+    // One line per run, through all 30 steps (M + 29 L segments), not the 3 logged points.
+    expect(paths).toHaveLength(3);
+    for (const d of paths) expect(d.split('L')).toHaveLength(30);
+  });
   it('inlines everything: no scripts, stylesheets or images fetched from anywhere', () => {
     const html = readFileSync(join(out, 'report.html'), 'utf8');
     expect(html).not.toMatch(/<script|<link|<img|<iframe|@import|url\(/i);

@@ -179,6 +179,6 @@ describe('lion-train export', () => {
     expect(runCli(['export', join(work.path, 'export'), '--step', '20', '--out', out]).code).toBe(0);
     const missing = runCli(['export', join(work.path, 'export'), '--step', '7', '--out', out]);
     expect(missing.code).toBe(2);
-    expect(missing.stderr.trim()).toBe(`lion-train: no checkpoint for step 7 in ${join(work.path, 'export')}; available: step-000020`);
+    expect(missing.stderr.trim()).toBe(`lion-train: ${join(work.path, 'export')} has no checkpoint at step 7 (checkpoints at steps: 20); name one of those, latest or best`);
   });
 });

@@ -2,7 +2,7 @@ import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { gatherRuns } from '../../src/telemetry/report.js';
-import { findRunDirs, formatValue, readSummary, shortTrialLabel } from '../../src/telemetry/run-reader.js';
+import { findRunDirs, formatValue, readSummary } from '../../src/telemetry/run-reader.js';
 import { tempDir } from '../helpers/cli.js';
 import { writeRunDir } from '../helpers/runs.js';
 
@@ -42,11 +42,6 @@ describe('finding runs', () => {
 });
 
 describe('run labels', () => {
-  it('shorten each key to its shortest unique tail', () => {
-    expect(shortTrialLabel({ 'optimizer.name': 'lion', 'optimizer.learningRate': 3e-4 })).toBe('name=lion,learningRate=3e-4');
-    expect(shortTrialLabel({ 'optimizer.lion.learningRate': 3e-4, 'optimizer.adamw.learningRate': 3e-3 })).toBe('lion.learningRate=3e-4,adamw.learningRate=3e-3');
-  });
-
   it('write numbers in their shortest form', () => {
     expect([1e-4, 3e-4, 0.5, 1000, 1e7, 0.0013, 2.5e-5].map(formatValue)).toEqual(['1e-4', '3e-4', '0.5', '1000', '1e7', '0.0013', '2.5e-5']);
   });

@@ -3,15 +3,18 @@ import { join, resolve } from 'node:path';
 import type { CommandModule } from 'yargs';
 import { writeFileAtomic } from '../../atomic-write.js';
 import { EXIT, UserError } from '../../errors.js';
+import { LAYOUTS, toLayout, type Layout } from '../../export-layout.js';
 import { encodeSafetensors } from '../../safetensors.js';
+import { checkpointsFor, parseCheckpointRef, type CheckpointRef } from '../../train/checkpoint-ref.js';
 import { runPaths } from '../../train/run-dir.js';
 import type { GlobalArgs } from '../main.js';
 import { out } from '../output.js';
 
 interface Args extends GlobalArgs {
   runDir: string;
-  step?: number;
+  step?: CheckpointRef;
   out: string;
+  layout: Layout;
 }
 
 export const exportCommand: CommandModule<GlobalArgs, Args> = {
@@ -20,23 +23,21 @@ export const exportCommand: CommandModule<GlobalArgs, Args> = {
   builder: (y) =>
     y
       .positional('run-dir', { type: 'string', demandOption: true, describe: 'Run directory' })
-      .option('step', { type: 'number', describe: 'Checkpoint step (default: the newest valid checkpoint)' })
+      .option('step', { type: 'string', coerce: parseCheckpointRef, describe: 'Checkpoint: a step number, latest (default: the newest that reads back) or best' })
+      .option('layout', { choices: LAYOUTS, default: 'tfjs' as Layout, describe: 'Kernel layout: tfjs ([in, out], [k, k, in, out]) or torch ([out, in], [out, in, k, k], as nn.Linear and nn.Conv2d)' })
       .option('out', { type: 'string', demandOption: true, describe: 'Output .safetensors file' }) as never,
   handler: async (args) => {
-    const { checkpointName, listCheckpoints, readCheckpoint } = await import('../../train/checkpoint.js');
+    const { readCheckpoint } = await import('../../train/checkpoint.js');
     const { checkpoints } = runPaths(resolve(args.runDir));
     if (!existsSync(checkpoints)) throw new UserError(`${args.runDir} is not a run directory (no checkpoints/ folder)`, EXIT.usage);
-    const available = listCheckpoints(checkpoints);
-    const wanted = args.step === undefined ? available : [checkpointName(args.step)];
-    if (args.step !== undefined && !available.includes(wanted[0])) {
-      throw new UserError(`no checkpoint for step ${args.step} in ${args.runDir}; available: ${available.join(', ') || 'none'}`, EXIT.usage);
-    }
+    const wanted = checkpointsFor(checkpoints, args.runDir, args.step);
     let lastError = 'no checkpoints';
     for (const name of wanted) {
       try {
         const checkpoint = readCheckpoint(join(checkpoints, name));
-        writeFileAtomic(resolve(args.out), encodeSafetensors(checkpoint.model, { format: 'pt', producer: 'lion-train', step: String(checkpoint.state.step) }));
-        out(`${args.out}: ${checkpoint.model.length} tensors from ${name}`);
+        const metadata = { format: 'pt', producer: 'lion-train', step: String(checkpoint.state.step), layout: args.layout };
+        writeFileAtomic(resolve(args.out), encodeSafetensors(toLayout(checkpoint.model, args.layout), metadata));
+        if (!args.quiet) out(`${args.out}: ${checkpoint.model.length} tensors from ${name} (${args.layout} layout)`);
         return;
       } catch (error) {
         lastError = `${name}: ${(error as Error).message}`;

@@ -3,7 +3,7 @@ import type { CommandModule } from 'yargs';
 import { EXIT, UserError } from '../../errors.js';
 import { displayPath, findRunDirs } from '../../telemetry/run-reader.js';
 import type { GlobalArgs } from '../main.js';
-import { out } from '../output.js';
+import { count, out } from '../output.js';
 
 interface Args extends GlobalArgs {
   dirs: string[];
@@ -33,7 +33,7 @@ export const reportCommand: CommandModule<GlobalArgs, Args> = {
     const { writeReport } = await import('../../telemetry/report.js');
     const report = await writeReport(args.dirs, args.out, { title: args.title });
     const shown = displayPath(args.out);
-    if (!args.quiet) out(`${report.runs.length} runs, ${report.charts.length} charts: ${join(shown, 'report.html')}, ${join(shown, 'report.md')}`);
+    if (!args.quiet) out(`${count(report.runs.length, 'run')}, ${count(report.charts.length, 'chart')}: ${join(shown, 'report.html')}, ${join(shown, 'report.md')}`);
     process.exitCode = EXIT.ok;
   },
 };

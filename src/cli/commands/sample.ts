@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { EXIT, UserError } from '../../errors.js';
 import { generate } from '../../models/gpt.js';
+import { parseCheckpointRef, type CheckpointRef } from '../../train/checkpoint-ref.js';
 import { restoreRun } from '../../train/restore.js';
 import type { GlobalArgs } from '../main.js';
 import { err, out } from '../output.js';
@@ -11,7 +12,7 @@ interface Args extends GlobalArgs {
   length: number;
   temperature: number;
   seed: number;
-  step?: number;
+  step?: CheckpointRef;
 }
 
 function refuse(condition: boolean, message: string): void {
@@ -28,12 +29,11 @@ export const sampleCommand: CommandModule<GlobalArgs, Args> = {
       .option('length', { type: 'number', default: 200, describe: 'Characters to generate' })
       .option('temperature', { type: 'number', default: 0.8, describe: 'Softmax temperature; 0 always takes the most likely character' })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of the sampling' })
-      .option('step', { type: 'number', describe: 'Use the checkpoint of this step instead of the newest' }) as never,
+      .option('step', { type: 'string', coerce: parseCheckpointRef, describe: 'Checkpoint to use: a step number, latest (default: the newest that reads back) or best' }) as never,
   handler: async (args) => {
     refuse(!Number.isInteger(args.length) || args.length < 0, `--length must be a whole number ≥ 0, got ${args.length}`);
     refuse(!Number.isFinite(args.temperature) || args.temperature < 0, `--temperature must be ≥ 0, got ${args.temperature}`);
     refuse(!Number.isInteger(args.seed) || args.seed < 0, `--seed must be a whole number ≥ 0, got ${args.seed}`);
-    refuse(args.step !== undefined && (!Number.isInteger(args.step) || args.step < 0), `--step must be a whole number ≥ 0, got ${args.step}`);
     refuse(args.prompt.length === 0, '--prompt must hold at least one character');
     const say = args.quiet ? () => {} : err;
     const run = await restoreRun(args.run, { step: args.step, family: 'gpt', log: say });

@@ -8,7 +8,7 @@ import { runTrials, type TrialJob, type TrialOutcome } from '../../sweep/runner.
 import { displayPath, type TrialManifest } from '../../telemetry/run-reader.js';
 import { formatSeconds } from '../../telemetry/table.js';
 import type { GlobalArgs } from '../main.js';
-import { err, out } from '../output.js';
+import { count, err, out } from '../output.js';
 
 interface Args extends GlobalArgs {
   config: string;
@@ -47,7 +47,7 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
     const sweep = await prepareSweep(args.config, { set: args.set, grid: args.grid, paired: args.paired, dir: args.dir, shard, metric: args.metric });
     const say = args.quiet ? () => {} : err;
     const shown = displayPath(sweep.dir);
-    const sliceText = shard ? `shard ${shard.index}/${shard.count}: ${sweep.jobs.length + sweep.skipped.length} of ${sweep.trials.length} trials` : `${sweep.trials.length} trials`;
+    const sliceText = shard ? `shard ${shard.index}/${shard.count}: ${sweep.jobs.length + sweep.skipped.length} of ${count(sweep.trials.length, 'trial')}` : count(sweep.trials.length, 'trial');
 
     if (args.dryRun) {
       const runs = new Set(sweep.jobs.map((j) => j.trial.name));
@@ -105,7 +105,7 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
       process.exitCode = EXIT.interrupted;
       err(`lion-train: sweep interrupted; re-run the same command to resume`);
     } else if (failed.length > 0) {
-      throw new UserError(`${failed.length} of ${total} trials failed: ${failed.map((o) => o.job.trial.name).join(', ')}`, EXIT.failed);
+      throw new UserError(`${failed.length} of ${count(total, 'trial')} failed: ${failed.map((o) => o.job.trial.name).join(', ')}`, EXIT.failed);
     } else process.exitCode = EXIT.ok;
   },
 };

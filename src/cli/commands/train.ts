@@ -4,6 +4,7 @@ import { loadBaseline } from '../../telemetry/baseline.js';
 import type { StopRequest } from '../../train/loop.js';
 import type { GlobalArgs } from '../main.js';
 import { err, out } from '../output.js';
+import { qualityHeadline } from '../headline.js';
 import { gate, readRunOrFail } from './regress.js';
 
 interface Args extends GlobalArgs {
@@ -60,14 +61,15 @@ async function handler(args: Args): Promise<void> {
       stop,
       pauseAtStep: args.pauseAt,
     });
-    const test = summary.final.test;
-    const headline = test ? `test accuracy ${(100 * test.accuracy).toFixed(2)}%, test loss ${test.loss.toFixed(4)}` : '';
+    const headline = qualityHeadline(summary);
     if (summary.status === 'completed') {
-      out(`${summary.name}: completed ${summary.steps} steps in ${summary.totals.wallSeconds.toFixed(1)} s (${summary.reason})${headline ? `; ${headline}` : ''}`);
-      out(`run directory: ${runDir}`);
+      if (!args.quiet) {
+        out(`${summary.name}: completed ${summary.steps} steps in ${summary.totals.wallSeconds.toFixed(1)} s (${summary.reason})${headline ? `; ${headline}` : ''}`);
+        out(`run directory: ${runDir}`);
+      }
       process.exitCode = baseline ? gate(readRunOrFail(runDir), baseline, { quiet: args.quiet }) : EXIT.ok;
     } else if (summary.status === 'interrupted' && !stop.signal) {
-      out(`${summary.name}: ${summary.reason}; continue with: lion-train train ${args.config} --resume ${runDir}`);
+      if (!args.quiet) out(`${summary.name}: ${summary.reason}; continue with: lion-train train ${args.config} --resume ${runDir}`);
       process.exitCode = EXIT.ok;
     } else if (summary.status === 'interrupted') {
       err(`lion-train: interrupted by ${summary.reason} at step ${summary.steps}; resume with: lion-train train ${args.config} --resume ${runDir}`);

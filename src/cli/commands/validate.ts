@@ -20,6 +20,7 @@ export const validateCommand: CommandModule<GlobalArgs, Args> = {
         const loaded = loadConfig(file, { set: args.set });
         const problems = await staticProblems(loaded);
         if (problems.length > 0) throw new ConfigError(problems);
+        if (args.quiet) continue;
         out(`${loaded.file}: ok`);
         for (const hint of loaded.hints) err(`${loaded.file}: ${hint}`);
       } catch (error) {
