@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { ConfigError, formatProblem } from '../config/index.js';
 import { closest } from '../config/suggest.js';
 import { EXIT, UserError } from '../errors.js';
+import { evolveCommand } from './commands/evolve.js';
 import { exportCommand } from './commands/export.js';
 import { printConfigCommand } from './commands/print-config.js';
 import { programCommand } from './commands/program.js';
@@ -15,6 +16,7 @@ import { schemaCommand } from './commands/schema.js';
 import { sweepCommand } from './commands/sweep.js';
 import { trainCommand, defaultTrainCommand } from './commands/train.js';
 import { validateCommand } from './commands/validate.js';
+import { workerCommand } from './commands/worker.js';
 import { err } from './output.js';
 
 export interface GlobalArgs {
@@ -52,6 +54,8 @@ export async function main(argv: string[]): Promise<number> {
     .command(exportCommand)
     .command(regressCommand)
     .command(sweepCommand)
+    .command(evolveCommand)
+    .command(workerCommand)
     .command(reportCommand)
     .command(runsCommand)
     .command(sampleCommand)
@@ -82,9 +86,9 @@ export async function main(argv: string[]): Promise<number> {
 
 class UsageError extends Error {}
 
-const COMMANDS = [trainCommand, validateCommand, printConfigCommand, schemaCommand, exportCommand, regressCommand, sweepCommand, reportCommand, runsCommand, sampleCommand, programCommand].map((c) => String(c.command).split(' ')[0]);
+const COMMANDS = [trainCommand, validateCommand, printConfigCommand, schemaCommand, exportCommand, regressCommand, sweepCommand, evolveCommand, workerCommand, reportCommand, runsCommand, sampleCommand, programCommand].map((c) => String(c.command).split(' ')[0]);
 /** Commands that read a config, and so the only ones `--set` can change. */
-const SET_COMMANDS = ['train', 'validate', 'print-config', 'sweep', 'program'];
+const SET_COMMANDS = ['train', 'validate', 'print-config', 'sweep', 'evolve', 'program'];
 
 /**
  * `lion-train trian`: the first word is neither a command nor a file, and it is a command's near miss.

@@ -52,6 +52,7 @@ checkpoint: CheckpointConfig
 log: LogConfig
 output: OutputConfig
 sweep?: SweepConfig
+evolve?: EvolveConfig
 }
 /**
  * Your own model: a JavaScript module exporting a ModelFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
@@ -639,6 +640,97 @@ paired: {
  */
 metric: string
 }
+/**
+ * The evolutionary search of `lion-train evolve` (Chen et al. 2023): regularized evolution over optimizer programs, each trained on this config (the proxy) with optimizer.name: program.
+ */
+export interface EvolveConfig {
+/**
+ * Members kept alive; the oldest dies when a child joins (the paper: 1,000).
+ */
+population: number
+/**
+ * Members sampled per selection; the fittest is copied and mutated (the paper: 2). At most population.
+ */
+tournament: number
+budget: EvolveBudget
+/**
+ * Seed of every random draw of the search (tournaments, mutations).
+ */
+seed: number
+/**
+ * The program the population starts as: a shipped program's name (adamw-seed, lion, adamw, …) or a program file relative to this config.
+ */
+seedProgram: string
+mutation: EvolveMutation
+/**
+ * Fitness: this metric of the candidate's proxy run.
+ */
+metric: string
+/**
+ * min or max; null: max for accuracy, min for the rest.
+ */
+mode: ("min" | "max" | null)
+/**
+ * A candidate still training after this long is stopped and scored worst (null: no limit).
+ */
+timeLimitSeconds: (number | null)
+/**
+ * Candidates in a row without a better best before the population restarts (from the best program, then the seed, in turn); 0: never.
+ */
+restartAfter: number
+/**
+ * Built-in optimizers trained at every stage for comparison, with this config's tuning of each.
+ */
+baselines: ("lion" | "adamw" | "adafactor")[]
+/**
+ * Later stages: the top programs of each stage are trained again on a larger task (the paper's funnel selection).
+ */
+funnel: EvolveStage[]
+}
+/**
+ * When the search stops: after this many candidates or minutes, whichever comes first.
+ */
+export interface EvolveBudget {
+/**
+ * Candidates to evaluate, cache hits included (null: no limit).
+ */
+candidates: (number | null)
+/**
+ * Wall-clock minutes of search, the funnel's later stages excluded (null: no limit).
+ */
+maxMinutes: (number | null)
+}
+/**
+ * Relative weights of the mutation kinds, and the constant scale s (a constant c becomes c·2^(s·N(0,1))).
+ */
+export interface EvolveMutation {
+insert: number
+delete: number
+modify: number
+constantScale: number
+/**
+ * No insertion makes a program longer than this.
+ */
+maxStatements: number
+}
+export interface EvolveStage {
+/**
+ * The stage's name in tables and history.
+ */
+name: string
+/**
+ * A config file for this stage, relative to this config (null: this config).
+ */
+config: (string | null)
+/**
+ * key.path=value overrides of the stage's config, as on the command line.
+ */
+set: string[]
+/**
+ * Programs promoted from the previous stage (distinct by hash).
+ */
+top: number
+}
 
 // ── Input config (as written in YAML) ──
 /**
@@ -692,6 +784,7 @@ checkpoint?: InputCheckpointConfig
 log?: InputLogConfig
 output?: InputOutputConfig
 sweep?: InputSweepConfig
+evolve?: InputEvolveConfig
 }
 /**
  * Your own model: a JavaScript module exporting a ModelFamily. Its other keys are its options, checked by the JSON Schema the module exports (if any). Naming a module runs its code.
@@ -1278,4 +1371,95 @@ paired?: {
  * A metric as <split>.<name>, e.g. validation.loss or validation.accuracy.
  */
 metric?: string
+}
+/**
+ * The evolutionary search of `lion-train evolve` (Chen et al. 2023): regularized evolution over optimizer programs, each trained on this config (the proxy) with optimizer.name: program.
+ */
+export interface InputEvolveConfig {
+/**
+ * Members kept alive; the oldest dies when a child joins (the paper: 1,000).
+ */
+population?: number
+/**
+ * Members sampled per selection; the fittest is copied and mutated (the paper: 2). At most population.
+ */
+tournament?: number
+budget?: InputEvolveBudget
+/**
+ * Seed of every random draw of the search (tournaments, mutations).
+ */
+seed?: number
+/**
+ * The program the population starts as: a shipped program's name (adamw-seed, lion, adamw, …) or a program file relative to this config.
+ */
+seedProgram?: string
+mutation?: InputEvolveMutation
+/**
+ * Fitness: this metric of the candidate's proxy run.
+ */
+metric?: string
+/**
+ * min or max; null: max for accuracy, min for the rest.
+ */
+mode?: ("min" | "max" | null)
+/**
+ * A candidate still training after this long is stopped and scored worst (null: no limit).
+ */
+timeLimitSeconds?: (number | null)
+/**
+ * Candidates in a row without a better best before the population restarts (from the best program, then the seed, in turn); 0: never.
+ */
+restartAfter?: number
+/**
+ * Built-in optimizers trained at every stage for comparison, with this config's tuning of each.
+ */
+baselines?: ("lion" | "adamw" | "adafactor")[]
+/**
+ * Later stages: the top programs of each stage are trained again on a larger task (the paper's funnel selection).
+ */
+funnel?: InputEvolveStage[]
+}
+/**
+ * When the search stops: after this many candidates or minutes, whichever comes first.
+ */
+export interface InputEvolveBudget {
+/**
+ * Candidates to evaluate, cache hits included (null: no limit).
+ */
+candidates?: (number | null)
+/**
+ * Wall-clock minutes of search, the funnel's later stages excluded (null: no limit).
+ */
+maxMinutes?: (number | null)
+}
+/**
+ * Relative weights of the mutation kinds, and the constant scale s (a constant c becomes c·2^(s·N(0,1))).
+ */
+export interface InputEvolveMutation {
+insert?: number
+delete?: number
+modify?: number
+constantScale?: number
+/**
+ * No insertion makes a program longer than this.
+ */
+maxStatements?: number
+}
+export interface InputEvolveStage {
+/**
+ * The stage's name in tables and history.
+ */
+name: string
+/**
+ * A config file for this stage, relative to this config (null: this config).
+ */
+config?: (string | null)
+/**
+ * key.path=value overrides of the stage's config, as on the command line.
+ */
+set?: string[]
+/**
+ * Programs promoted from the previous stage (distinct by hash).
+ */
+top?: number
 }

@@ -41,14 +41,19 @@ export function totalStepsFor(train: RunConfig['train'], stepsPerEpoch: number):
   return Math.min(train.steps ?? Infinity, fromEpochs);
 }
 
-export async function buildPlan(config: RunConfig, log: (line: string) => void = () => {}): Promise<Plan> {
+/**
+ * Builds the plan of `config`. `loaded`: a dataset already loaded for this data config and seed (the
+ * proxy evaluator keeps them between candidates); otherwise the data family loads it.
+ * @throws UserError (exit 2) when the batch is larger than the training split.
+ */
+export async function buildPlan(config: RunConfig, log: (line: string) => void = () => {}, loaded?: Dataset): Promise<Plan> {
   const backend = await initBackend(config.train.backend);
   log(`backend: ${describeBackend(backend)}`);
 
   const contextLength = !('module' in config.model) && config.model.name === 'gpt' ? config.model.contextLength : undefined;
   const dataFamily = await dataFamilyFor(config.data);
   const modelFamily = await modelFamilyFor(config.model);
-  const dataset = await loadDataset(dataFamily, config.data, { seed: config.train.seed, contextLength });
+  const dataset = loaded ?? (await loadDataset(dataFamily, config.data, { seed: config.train.seed, contextLength }));
   const { batchSize } = config.train;
   if (batchSize > dataset.train.size) {
     throw new UserError(`train.batchSize ${batchSize} is larger than the training split (${dataset.train.size} examples)`, EXIT.usage);

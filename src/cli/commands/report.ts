@@ -16,11 +16,18 @@ export const reportCommand: CommandModule<GlobalArgs, Args> = {
   describe: 'Write report.html (self-contained: charts and final metrics) and report.md for runs, sweep directories or sweep shards',
   builder: (y) =>
     y
-      .positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'Run directories, sweep directories, or folders of runs (searched recursively)' })
+      .positional('dirs', { type: 'string', array: true, demandOption: true, describe: 'Run directories, sweep directories, folders of runs (searched recursively), or one search directory of lion-train evolve' })
       .option('out', { type: 'string', default: 'report', describe: 'Directory to write report.html and report.md into' })
       .option('title', { type: 'string', describe: 'Page title (default: the run name, or the number of runs)' })
       .example('$0 report runs/compare-optimizers-sweep --out runs/compare-optimizers-sweep/report', '') as never,
   handler: async (args) => {
+    const { isSearchDirectory, writeSearchReport } = await import('../../evolve/report.js');
+    if (args.dirs.length === 1 && isSearchDirectory(args.dirs[0])) {
+      const report = await writeSearchReport(args.dirs[0], args.out);
+      if (!args.quiet) out(`search of ${report.candidates} candidates, ${report.charts} charts: ${join(displayPath(args.out), 'report.html')}, ${join(displayPath(args.out), 'report.md')}`);
+      process.exitCode = EXIT.ok;
+      return;
+    }
     if (findRunDirs(args.dirs).length === 0) throw new UserError(`no run directories (with summary.json) found in ${args.dirs.join(', ')}`, EXIT.usage);
     // vega and vega-lite load only here: other commands start without them.
     const { writeReport } = await import('../../telemetry/report.js');

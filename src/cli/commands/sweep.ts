@@ -5,7 +5,7 @@ import { writeJsonAtomic } from '../../atomic-write.js';
 import { EXIT, UserError } from '../../errors.js';
 import { parseShard } from '../../sweep/grid.js';
 import { collectResults, resultsText, writeResults } from '../../sweep/results.js';
-import { runTrials, type TrialOutcome } from '../../sweep/runner.js';
+import { runTrials, type TrialJob, type TrialOutcome } from '../../sweep/runner.js';
 import { formatTrialProgress, trialProgress } from '../../sweep/trial-progress.js';
 import { displayPath, type TrialManifest } from '../../telemetry/run-reader.js';
 import { formatSeconds } from '../../telemetry/table.js';
@@ -22,6 +22,7 @@ interface Args extends GlobalArgs {
   metric?: string;
   dryRun: boolean;
   progressEvery: number;
+  queue?: string;
 }
 
 export const sweepCommand: CommandModule<GlobalArgs, Args> = {
@@ -36,6 +37,7 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
       .option('jobs', { type: 'number', default: 1, describe: 'Trials run at once, each a child process' })
       .option('shard', { type: 'string', describe: 'i/n: run only the i-th of n slices of the trial list (0 <= i < n), for CI matrices and array jobs' })
       .option('metric', { type: 'string', describe: 'Rank trials by this final metric (default: the sweep section\'s metric, test.accuracy)' })
+      .option('queue', { type: 'string', describe: 'redis://host:6379[/db]: trials become jobs for lion-train workers anywhere (re-run the same command to re-attach)' })
       .option('dry-run', { type: 'boolean', default: false, describe: 'List the trials (and what a run would do with each) without training' })
       .option('progress-every', { type: 'number', default: 30, describe: 'Seconds between progress lines (step, loss) of each running trial' })
       .check((args) => {
@@ -89,9 +91,9 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
           }
         }, args.progressEvery * 1000);
     ticker?.unref();
-    const runner = runTrials(sweep.jobs, {
+    const hooks = {
       jobs: args.jobs,
-      onStart: (job) => {
+      onStart: (job: TrialJob) => {
         running.set(job.trial.name, { dir: job.dir, shownStep: -1 });
         say(`  start ${job.trial.name}${job.args.includes('--resume') ? ' (resuming)' : ''}`);
       },
@@ -101,7 +103,10 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
         const what = o.status === 'completed' ? 'completed' : `${o.status}: ${o.message} (log: ${displayPath(o.job.log)})`;
         say(`  [${finished}/${total}] ${o.job.trial.name} ${what} in ${formatSeconds(o.seconds)}`);
       },
-    });
+    };
+    const runner = args.queue
+      ? (await import('../../queue/sweep.js')).runTrialsOnQueue(args.queue, sweep, args.set ?? [], sweep.jobs, hooks)
+      : runTrials(sweep.jobs, hooks);
     let interrupted: NodeJS.Signals | undefined;
     const onSignal = (signal: NodeJS.Signals) => {
       say(interrupted ? `\n${signal}: killing the running trials` : `\n${signal}: stopping; running trials checkpoint and stop (send it again to kill them; re-run the same command to resume)`);

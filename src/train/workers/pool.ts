@@ -154,8 +154,8 @@ export class WorkerPool {
   }
 }
 
-/** Starts the thread module; from the TypeScript sources (vitest, tsx) it is loaded through tsx. */
-function spawnThread(entry: URL, init: WorkerInit): Worker {
+/** Starts the thread module `entry`; from the TypeScript sources (vitest, tsx) it is loaded through tsx. */
+export function spawnThread(entry: URL, init: unknown): Worker {
   if (!entry.pathname.endsWith('.ts')) return new Worker(entry, { workerData: init });
   const tsx = import.meta.resolve('tsx/esm/api');
   const code = `import(${JSON.stringify(tsx)}).then(({ tsImport }) => tsImport(${JSON.stringify(entry.href)}, ${JSON.stringify(entry.href)}));`;
