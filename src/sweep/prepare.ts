@@ -15,6 +15,9 @@ import { ConfigError, configToYaml, loadConfig, type ConfigProblem, type LoadedC
 import { describeOrigin } from '../config/print.js';
 import { OPTIMIZER_NAMES } from '../config/optimizer-options.js';
 import { readSummary } from '../telemetry/run-reader.js';
+import { UserError } from '../errors.js';
+import { checkRunDirectory } from '../train/run-dir.js';
+import { checkNotLocked } from '../train/run-lock.js';
 import { staticProblems } from '../train/static-checks.js';
 import { expandTrials, parseGridArg, parsePairedArg, shardTrials, sweepProblems, trialSets, type Shard, type SweepSpec, type Trial } from './grid.js';
 import type { TrialJob } from './runner.js';
@@ -91,6 +94,16 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
       continue;
     }
     const mode = state === 'resumable' ? ['--resume', runDir] : state === 'absent' ? [] : ['--overwrite'];
+    // A trial directory another process is writing (a sweep still running), or one holding what
+    // lion-train did not write, stops the whole sweep before anything runs.
+    try {
+      checkNotLocked(runDir);
+      checkRunDirectory(runDir, state === 'resumable' ? 'resume' : state === 'absent' ? 'new' : 'overwrite');
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      problems.push({ where: `trial ${trial.name}`, path: '', message: error.message });
+      continue;
+    }
     const args = ['train', configFile, '--quiet', ...[...options.set, ...trialSets(trial), `output.dir=${JSON.stringify(runDir)}`].flatMap((s) => ['--set', s]), ...mode];
     jobs.push({ trial, dir: runDir, args, log: join(dir, 'logs', `${trial.name}.log`) });
   }
