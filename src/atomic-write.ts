@@ -52,7 +52,7 @@ export function makeDirectory(path: string): void {
   const full = resolve(path);
   const missing: string[] = [];
   for (let dir = full; ; dir = dirname(dir)) {
-    const stats = lstatSync(dir, { throwIfNoEntry: false });
+    const stats = lstatOrMissing(dir);
     if (stats) {
       // An existing ancestor that is a link to a folder is fine (runs/ on another volume); a file is not.
       if (!statSync(dir, { throwIfNoEntry: false })?.isDirectory()) throw Object.assign(new Error(`ENOTDIR: not a directory, mkdir '${dir}'`), { code: 'ENOTDIR', path: dir });
@@ -67,5 +67,15 @@ export function makeDirectory(path: string): void {
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
     }
+  }
+}
+
+/** lstat, or undefined when the path is missing or runs through a file (ENOTDIR: reported by the caller). */
+function lstatOrMissing(path: string) {
+  try {
+    return lstatSync(path, { throwIfNoEntry: false });
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOTDIR') return undefined;
+    throw error;
   }
 }
