@@ -143,8 +143,10 @@ export function checkRunDirectory(dir: string, mode: DirectoryMode): void {
     const shown = held.slice(0, 3).join(', ') + (held.length > 3 ? `, … (${held.length} entries)` : '');
     throw new UserError(`cannot ${mode === 'overwrite' ? 'overwrite' : 'resume'} ${dir}: it is not a lion-train run directory (no ${RUN_MARKER} marker) and holds ${shown}; lion-train replaces only run directories it created`, EXIT.usage);
   }
-  // A resumed run replaces checkpoints by name and prunes old ones: those must all be its own too.
-  const why = mode === 'overwrite' ? foreignIn(dir, '', 'run') : lstat(join(dir, 'checkpoints')) ? foreignEntry(join(dir, 'checkpoints'), 'checkpoints', 'run') : undefined;
+  // A resumed run rewrites its own files and checkpoints by name and prunes old ones: every entry with
+  // one of its names must be its own (no link, nothing foreign in checkpoints/); other files may stay.
+  const own = (entry: string) => RUN_FILES.has(entry) || entry === 'checkpoints' || entry === RUN_MARKER || entry === LOCK_FILE;
+  const why = mode === 'overwrite' ? foreignIn(dir, '', 'run') : readdirSync(dir).sort().filter(own).map((entry) => foreignEntry(join(dir, entry), entry, 'run')).find(Boolean);
   if (why) throw new UserError(`cannot ${mode} ${dir}: ${why}; nothing was deleted (move it away to go on)`, EXIT.usage);
 }
 
@@ -180,6 +182,7 @@ export function removeOwned(path: string): void {
  */
 export function prepareRunDirectory(dir: string, mode: DirectoryMode): RunPaths {
   const paths = runPaths(dir);
+  markRunDirectory(dir);
   if (mode === 'overwrite') {
     checkRunDirectory(dir, mode);
     for (const entry of readdirSync(dir)) if (entry !== RUN_MARKER && entry !== LOCK_FILE) removeOwned(join(dir, entry));

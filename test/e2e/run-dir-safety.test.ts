@@ -155,6 +155,18 @@ describe('--resume', () => {
       expect(lastLine(result.stderr)).toMatch(new RegExp(`^lion-train: cannot resume ${dir}: ${name.replace(/\./g, '\\.')} is (not a file lion-train writes|a symbolic link \\(lion-train makes none\\)); nothing was deleted`));
       rmSync(join(dir, name), { recursive: true });
     }
+    // A link at one of its own names would be written through: refused too, the target untouched.
+    const metrics = readFileSync(join(dir, 'metrics.jsonl'), 'utf8');
+    const outside = join(work.path, 'outside-metrics.jsonl');
+    writeFileSync(outside, 'mine\n');
+    rmSync(join(dir, 'metrics.jsonl'));
+    symlinkSync(outside, join(dir, 'metrics.jsonl'));
+    const result = await runCliAsync([...tiny(dir), '--resume']);
+    expect(result.code).toBe(2);
+    expect(lastLine(result.stderr)).toBe(`lion-train: cannot resume ${dir}: metrics.jsonl is a symbolic link (lion-train makes none); nothing was deleted (move it away to go on)`);
+    expect(readFileSync(outside, 'utf8')).toBe('mine\n');
+    rmSync(join(dir, 'metrics.jsonl'));
+    writeFileSync(join(dir, 'metrics.jsonl'), metrics);
   });
 
   it('removes the temporary files a crashed writer left, and only those', async () => {
