@@ -109,13 +109,13 @@ export function isLionTrainRun(dir: string): boolean {
   }
 }
 
-/** Nothing worth keeping: absent, empty, or what a run killed at its very start leaves (marker, lock, empty checkpoints/). */
+/** Nothing worth keeping: absent, empty, or what a run killed at its very start leaves (marker, lock, temporary files, empty checkpoints/). */
 function holdsNothing(dir: string): boolean {
   const stats = lstat(dir);
   if (!stats) return true;
   if (!stats.isDirectory()) return false;
   return readdirSync(dir).every((entry) => {
-    if (entry === RUN_MARKER || entry === LOCK_FILE) return lstat(join(dir, entry))?.isFile();
+    if (entry === RUN_MARKER || entry === LOCK_FILE || RUN_TEMP_FILE.test(entry)) return lstat(join(dir, entry))?.isFile();
     return entry === 'checkpoints' && lstat(join(dir, entry))?.isDirectory() && readdirSync(join(dir, entry)).length === 0;
   });
 }
