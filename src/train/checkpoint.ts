@@ -85,14 +85,14 @@ export async function saveCheckpoint(
   const finalDir = join(checkpointsDir, name);
   const tempDir = join(checkpointsDir, `.tmp-${name}-${process.pid}`);
   removeOwned(tempDir);
-  const files: Record<string, Uint8Array> = {
-    'model.safetensors': encodeSafetensors(modelArrays(model), { format: 'pt', producer: 'lion-train' }),
-    'optimizer.safetensors': encodeSafetensors(await optimizerArrays(optimizer), { producer: 'lion-train' }),
-  };
+  mkdirSync(tempDir);
   const checksums: Record<string, string> = {};
   let full: TrainingState;
   try {
-    mkdirSync(tempDir);
+    const files: Record<string, Uint8Array> = {
+      'model.safetensors': encodeSafetensors(modelArrays(model), { format: 'pt', producer: 'lion-train' }),
+      'optimizer.safetensors': encodeSafetensors(await optimizerArrays(optimizer), { producer: 'lion-train' }),
+    };
     for (const [file, bytes] of Object.entries(files)) {
       writeDurable(join(tempDir, file), bytes);
       checksums[file] = sha256(bytes);
