@@ -86,7 +86,7 @@ export class ProxyTrainer {
       const splitName = dataset.validation ? 'validation' : 'test';
       const metrics: Record<string, number> = { 'train.loss': recent.reduce((a, b) => a + b, 0) / Math.max(1, recent.length) };
       if (split) {
-        const result = await evaluate(plan.model, split, plan.task, train.evalBatchSize, train.evalExamples);
+        const result = (await evaluate(plan.model, split, plan.task, train.evalBatchSize, train.evalExamples))!;
         for (const [name, value] of Object.entries(result)) if (name !== 'examples') metrics[`${splitName}.${name}`] = value;
         if (!Number.isFinite(result.loss)) return { status: 'diverged', metrics: {}, steps, wallMs: elapsed(), reason: `${splitName} loss is ${result.loss}` };
       }

@@ -23,6 +23,9 @@ import { describeOrigin } from '../config/print.js';
 import { OPTIMIZER_NAMES } from '../config/optimizer-options.js';
 import { displayPath, readSummary, type TrialManifest } from '../telemetry/run-reader.js';
 import { metricProblem, runMetrics } from '../train/run-metrics.js';
+import { UserError } from '../errors.js';
+import { checkRunDirectory } from '../train/run-dir.js';
+import { checkNotLocked } from '../train/run-lock.js';
 import { staticProblems } from '../train/static-checks.js';
 import { expandTrials, parseGridArg, parsePairedArg, shardTrials, sweepProblems, trialSets, type Shard, type SweepSpec, type Trial } from './grid.js';
 import type { TrialJob } from './runner.js';
@@ -118,6 +121,16 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
       continue;
     }
     const mode = state === 'resumable' ? ['--resume', runDir] : state === 'absent' ? [] : ['--overwrite'];
+    // A trial directory another process is writing (a sweep still running), or one holding what
+    // lion-train did not write, stops the whole sweep before anything runs.
+    try {
+      checkNotLocked(runDir);
+      checkRunDirectory(runDir, state === 'resumable' ? 'resume' : state === 'absent' ? 'new' : 'overwrite');
+    } catch (error) {
+      if (!(error instanceof UserError)) throw error;
+      problems.push({ where: `trial ${trial.name}`, path: '', message: error.message });
+      continue;
+    }
     // Not --quiet: the trial's log keeps its whole record (plain progress lines, evaluations, the outcome).
     const args = ['train', configFile, ...[...options.set, ...trialSets(trial), `output.dir=${JSON.stringify(runDir)}`].flatMap((s) => ['--set', s]), ...allowModule.flatMap((d) => ['--allow-module', resolve(d)]), ...mode];
     jobs.push({ trial, dir: runDir, args, log: join(dir, 'logs', `${trial.name}.log`) });

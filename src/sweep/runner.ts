@@ -5,10 +5,12 @@
  *
  * Signals: children run in their own process group, so a Ctrl-C reaches them once, forwarded from
  * here: each finishes its step, checkpoints and exits 130; no new trial starts. A second Ctrl-C kills
- * them. A re-run resumes them from their last checkpoint.
+ * them. A re-run resumes them from their last checkpoint. A controller that dies (kill -9) closes each
+ * child's IPC channel; the children then checkpoint and stop the same way, so none runs on as an orphan.
  */
 import { spawn, type ChildProcess } from 'node:child_process';
-import { closeSync, mkdirSync, openSync } from 'node:fs';
+import { closeSync, openSync } from 'node:fs';
+import { makeDirectory } from '../atomic-write.js';
 import { dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { RunStatus } from '../telemetry/summary.js';
@@ -17,6 +19,9 @@ import type { Trial } from './grid.js';
 import { readInputText } from '../files/input-file.js';
 
 export const BIN = fileURLToPath(new URL('../../bin/lion-train', import.meta.url));
+
+/** Set in a trial's environment: stop (checkpoint, exit 130) when the controller's IPC channel closes. */
+export const STOP_ON_DISCONNECT = 'LION_TRAIN_STOP_ON_DISCONNECT';
 
 export interface TrialJob {
   trial: Trial;
@@ -63,11 +68,13 @@ export function runTrials(jobs: readonly TrialJob[], options: RunTrialsOptions):
   };
 
   const start = (job: TrialJob) => {
-    mkdirSync(dirname(job.log), { recursive: true });
+    makeDirectory(dirname(job.log));
     const fd = openSync(job.log, 'w');
     const began = performance.now();
     options.onStart?.(job);
-    const child = spawn(process.execPath, [BIN, ...job.args], { stdio: ['ignore', fd, fd], detached: true });
+    // The IPC channel is how a trial learns that this controller died (even by kill -9): it closes, and
+    // the trial checkpoints and stops instead of running on as an orphan.
+    const child = spawn(process.execPath, [BIN, ...job.args], { stdio: ['ignore', fd, fd, 'ipc'], detached: true, env: { ...process.env, [STOP_ON_DISCONNECT]: '1' } });
     closeSync(fd);
     running.add(child);
     let finished = false;

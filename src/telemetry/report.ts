@@ -4,9 +4,8 @@
  * and report.md, the same table of final metrics for a CI comment.
  * Charts are vega-lite specs (charts.ts) rendered to SVG here, in Node.
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
-import { writeFileAtomic } from '../atomic-write.js';
+import { makeDirectory, writeFileAtomic } from '../atomic-write.js';
 import { buildCharts, runColours, type Chart } from './charts.js';
 import { displayPath, findRunDirs, readRun, runLabels, type RunData } from './run-reader.js';
 import { formatBytes, formatNumber, formatPercent, formatSeconds, markdownTable, type Table } from './table.js';
@@ -192,7 +191,7 @@ ${charts.map((chart, i) => `<figure id="${chart.id}" aria-label="${escapeHtml(ch
 
 export async function writeReport(paths: readonly string[], outDir: string, options: ReportOptions = {}): Promise<ReportResult> {
   const report = await buildReport(paths, options);
-  mkdirSync(outDir, { recursive: true });
+  makeDirectory(outDir);
   writeFileAtomic(join(outDir, 'report.html'), report.html);
   writeFileAtomic(join(outDir, 'report.md'), report.markdown);
   return report;

@@ -4,14 +4,16 @@
  * place; a crash at any instant leaves every earlier checkpoint intact and loadable.
  */
 import { createHash } from 'node:crypto';
-import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import { fsyncDirectory, writeFileAtomic } from '../atomic-write.js';
 import type { Cursor } from '../data/sampler.js';
 import type { Model } from '../models/model.js';
 import { openInputFile, readInputText } from '../files/input-file.js';
+import { EXIT, UserError } from '../errors.js';
 import { encodeSafetensors, readSafetensorsFile, type NamedArray } from '../safetensors.js';
+import { CHECKPOINT_DIR, foreignCheckpoint, removeOwned } from './run-dir.js';
 
 export const CHECKPOINT_FORMAT = 1;
 
@@ -97,21 +99,34 @@ export async function saveCheckpoint(
   const name = checkpointName(state.step);
   const finalDir = join(checkpointsDir, name);
   const tempDir = join(checkpointsDir, `.tmp-${name}-${process.pid}`);
-  rmSync(tempDir, { recursive: true, force: true });
-  mkdirSync(tempDir, { recursive: true });
-  const files: Record<string, Uint8Array> = {
-    'model.safetensors': encodeSafetensors(await modelArrays(model), { format: 'pt', producer: 'lion-train' }),
-    'optimizer.safetensors': encodeSafetensors(await optimizerArrays(optimizer), { producer: 'lion-train' }),
-  };
+  removeOwned(tempDir);
+  mkdirSync(tempDir);
   const checksums: Record<string, string> = {};
-  for (const [file, bytes] of Object.entries(files)) {
-    writeDurable(join(tempDir, file), bytes);
-    checksums[file] = sha256(bytes);
+  let full: TrainingState;
+  try {
+    const files: Record<string, Uint8Array> = {
+      'model.safetensors': encodeSafetensors(await modelArrays(model), { format: 'pt', producer: 'lion-train' }),
+      'optimizer.safetensors': encodeSafetensors(await optimizerArrays(optimizer), { producer: 'lion-train' }),
+    };
+    for (const [file, bytes] of Object.entries(files)) {
+      writeDurable(join(tempDir, file), bytes);
+      checksums[file] = sha256(bytes);
+    }
+    full = { format: CHECKPOINT_FORMAT, ...state, checksums };
+    writeDurable(join(tempDir, 'state.json'), Buffer.from(`${JSON.stringify(full, null, 2)}\n`));
+    fsyncDirectory(tempDir);
+  } catch (error) {
+    // A failed write (disk full) gives its space back, so the run's summary can still be written.
+    removeOwned(tempDir);
+    throw error;
   }
-  const full: TrainingState = { format: CHECKPOINT_FORMAT, ...state, checksums };
-  writeDurable(join(tempDir, 'state.json'), Buffer.from(`${JSON.stringify(full, null, 2)}\n`));
-  fsyncDirectory(tempDir);
-  rmSync(finalDir, { recursive: true, force: true });
+  // A checkpoint of the same step (resumed from an earlier one) is replaced only when it is lion-train's.
+  const foreign = foreignCheckpoint(checkpointsDir, name);
+  if (foreign && existsSync(finalDir)) {
+    removeOwned(tempDir);
+    throw new UserError(`cannot write checkpoint ${name}: ${foreign}; it is left untouched`, EXIT.usage);
+  }
+  removeOwned(finalDir);
   renameSync(tempDir, finalDir);
   fsyncDirectory(checkpointsDir);
   writeFileAtomic(join(checkpointsDir, 'latest'), `${name}\n`);
@@ -142,7 +157,7 @@ export function readCheckpoint(dir: string): LoadedCheckpoint {
 /** Checkpoint directories, newest first (the `latest` pointer's target first when it exists). */
 export function listCheckpoints(checkpointsDir: string): string[] {
   if (!existsSync(checkpointsDir)) return [];
-  const names = readdirSync(checkpointsDir).filter((n) => /^step-\d+$/.test(n)).sort().reverse();
+  const names = readdirSync(checkpointsDir).filter((n) => CHECKPOINT_DIR.test(n)).sort(byStep).reverse();
   const latestPath = join(checkpointsDir, 'latest');
   const latest = existsSync(latestPath) ? readInputText(latestPath).trim() : undefined;
   return latest && names.includes(latest) ? [latest, ...names.filter((n) => n !== latest)] : names;
@@ -182,17 +197,33 @@ export async function restoreOptimizer(optimizer: tf.Optimizer, arrays: NamedArr
 }
 
 /**
- * Retention: keep the newest `keepLast` checkpoints plus the best one (never deleted).
- * Temporary directories left by a crash are removed too.
+ * Retention: keep the newest `keepLast` checkpoints plus the best one (never deleted). Deletes only
+ * `step-NNNNNN` folders that hold nothing but checkpoint files, never following a link; returns their names.
+ * (Temporary folders a crash left are removed when the run directory is opened, under its lock.)
  */
-export function pruneCheckpoints(checkpointsDir: string, keepLast: number, best: string | undefined): string[] {
-  const all = readdirSync(checkpointsDir);
-  for (const name of all) if (name.startsWith('.tmp-') && !name.endsWith(`-${process.pid}`)) rmSync(join(checkpointsDir, name), { recursive: true, force: true });
-  const steps = all.filter((n) => /^step-\d+$/.test(n)).sort().reverse();
+export function pruneCheckpoints(checkpointsDir: string, keepLast: number, best: string | undefined, note: (line: string) => void = () => {}): string[] {
+  const steps = readdirSync(checkpointsDir).filter((n) => CHECKPOINT_DIR.test(n)).sort(byStep).reverse();
   const keep = new Set([...steps.slice(0, keepLast), ...(best ? [best] : [])]);
-  const removed = steps.filter((n) => !keep.has(n));
-  for (const name of removed) rmSync(join(checkpointsDir, name), { recursive: true, force: true });
+  const removed: string[] = [];
+  for (const name of steps.filter((n) => !keep.has(n))) {
+    // Only a folder holding nothing but checkpoint files is deleted; anything else stays, said once.
+    const foreign = foreignCheckpoint(checkpointsDir, name);
+    if (foreign) {
+      if (!warnedForeign.has(join(checkpointsDir, name))) note(`not removing checkpoints/${name}: ${foreign}`);
+      warnedForeign.add(join(checkpointsDir, name));
+      continue;
+    }
+    removeOwned(join(checkpointsDir, name));
+    removed.push(name);
+  }
   return removed;
+}
+
+const warnedForeign = new Set<string>();
+
+/** step-000999 before step-1000000: by step number, not by spelling. */
+function byStep(a: string, b: string): number {
+  return Number(a.slice(5)) - Number(b.slice(5));
 }
 
 export function writeBestPointer(checkpointsDir: string, name: string): void {

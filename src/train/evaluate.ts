@@ -12,14 +12,20 @@ export interface EvalResult {
   [metric: string]: number;
 }
 
-/** Evaluates at most `limit` examples, evenly spaced over the split so a subset is still representative. */
-export async function evaluate(model: Model, split: Split, task: TaskKind, batchSize: number, limit: number | null = null): Promise<EvalResult> {
+/**
+ * Evaluates at most `limit` examples, evenly spaced over the split so a subset is still representative.
+ * Yields to the event loop between batches, so signals are seen during a long evaluation; when
+ * `stopped()` turns true it gives up and returns undefined.
+ */
+export async function evaluate(model: Model, split: Split, task: TaskKind, batchSize: number, limit: number | null = null, stopped: () => boolean = () => false): Promise<EvalResult | undefined> {
   const count = limit === null ? split.size : Math.min(limit, split.size);
   const indices = Int32Array.from({ length: count }, (_, i) => Math.floor((i * split.size) / count));
   let lossSum = 0;
   let correct = 0;
   let labels = 0;
   for (let start = 0; start < count; start += batchSize) {
+    await new Promise((resolve) => setImmediate(resolve));
+    if (stopped()) return undefined;
     const batch = split.gather(indices.subarray(start, Math.min(count, start + batchSize)));
     const perExample = labelsPerExample(batch.yShape);
     // Read with data(), not dataSync(): the webgpu backend cannot read synchronously in Node.

@@ -11,7 +11,6 @@
  *      duplicated or missing steps.
  */
 import * as tf from '@tensorflow/tfjs';
-import type { Split } from '../data/dataset.js';
 import { EpochSampler } from '../data/sampler.js';
 import { scheduledLearningRate } from '../optim/factory.js';
 import { Rng } from '../random.js';
@@ -53,6 +52,13 @@ export interface LoopOptions {
   pauseAtStep?: number;
   /** Worker threads that share each step's micro-batches (train.workers > 1). */
   workers?: WorkerPool;
+  /** Filled in by the loop: the summary of what the run has reached so far (for an exit on an error or a forced quit). */
+  live?: LiveRun;
+}
+
+export interface LiveRun {
+  /** Status running, the step reached, totals and the last metrics measured. */
+  summary?: () => RunSummary;
 }
 
 type Mode = 'min' | 'max';
@@ -153,6 +159,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     configHash: options.configHash,
   });
   writeSummary(paths.summary, summary({}, null, 'running'));
+  if (options.live) options.live.summary = () => summary(finalSoFar(), null, 'running');
 
   const metricValue = (name: string): number | undefined => {
     const [split, key] = name.split('.');
@@ -169,17 +176,31 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
 
   const validate = async () => {
     if (!dataset.validation) return;
-    lastValidation = await evaluateSplit(dataset.validation, 'validation', train.evalExamples);
+    recordValidation((await evaluate(model, dataset.validation, task, train.evalBatchSize, train.evalExamples))!);
+  };
+
+  const recordValidation = (result: EvalResult) => {
+    lastValidation = recordEvaluation(result, 'validation');
     lastValidationStep = state.step;
     recordBest();
   };
 
-  const evaluateSplit = async (split: Split, splitName: string, limit: number | null): Promise<EvalResult> => {
-    const result = await evaluate(model, split, task, train.evalBatchSize, limit);
+  const recordEvaluation = (result: EvalResult, splitName: string): EvalResult => {
     const { examples: _examples, ...values } = result;
     metrics.append({ step: state.step, epoch: sampler.epochProgress(), split: splitName, ...values, elapsed: wallSeconds() });
     note(`step ${state.step} ${splitName}: ${Object.entries(values).map(([k, v]) => `${k} ${k === 'accuracy' ? `${(100 * v).toFixed(2)}%` : v.toFixed(4)}`).join('  ')}`);
     return result;
+  };
+
+  /** The final metrics measured so far (train and validation). */
+  const finalSoFar = (): RunSummary['final'] => {
+    const final: RunSummary['final'] = {};
+    if (lastTrainMetrics) final.train = lastTrainMetrics;
+    if (lastValidation) {
+      const { examples: _e, ...validation } = lastValidation;
+      final.validation = validation;
+    }
+    return final;
   };
 
   const writeCheckpoint = async (why: string) => {
@@ -195,7 +216,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
       bestCheckpointValue = value;
       writeBestPointer(paths.checkpoints, saved.name);
     }
-    pruneCheckpoints(paths.checkpoints, ckpt.keepLast, ckpt.keepBest ? bestCheckpoint : undefined);
+    pruneCheckpoints(paths.checkpoints, ckpt.keepLast, ckpt.keepBest ? bestCheckpoint : undefined, note);
     lastCheckpointTime = performance.now();
     note(`checkpoint ${saved.name} (${why})`);
   };
@@ -345,18 +366,25 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
   progress.stop();
 
   // ── 3. Final evaluation, checkpoint and summary ────────────────────────────────────────────────
-  const final: RunSummary['final'] = {};
-  if (lastTrainMetrics) final.train = lastTrainMetrics;
+  // Both final evaluations are measured before either is recorded: a signal during them stops the run
+  // as interrupted (checkpoint on signal) with no partial record, and a resume evaluates again.
+  let testResult: EvalResult | undefined;
   if (status === 'completed') {
-    if (lastValidationStep !== state.step) await validate();
-    if (dataset.test) {
-      const { examples: _e, ...test } = await evaluateSplit(dataset.test, 'test', null);
-      final.test = test;
+    const stopped = () => stop.signal !== null;
+    const validation = dataset.validation && lastValidationStep !== state.step ? await evaluate(model, dataset.validation, task, train.evalBatchSize, train.evalExamples, stopped) : undefined;
+    testResult = dataset.test && !stopped() ? await evaluate(model, dataset.test, task, train.evalBatchSize, null, stopped) : undefined;
+    if (stopped()) {
+      status = 'interrupted';
+      reason = stop.signal!;
+    } else {
+      if (validation) recordValidation(validation);
+      if (testResult) recordEvaluation(testResult, 'test');
     }
   }
-  if (lastValidation) {
-    const { examples: _e, ...validation } = lastValidation;
-    final.validation = validation;
+  const final = finalSoFar();
+  if (testResult && status === 'completed') {
+    const { examples: _e, ...test } = testResult;
+    final.test = test;
   }
   const paused = options.pauseAtStep !== undefined && status === 'interrupted' && !stop.signal;
   const wantCheckpoint = (status === 'completed' && ckpt.atEnd) || (status === 'interrupted' && (ckpt.onSignal || paused));

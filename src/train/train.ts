@@ -9,12 +9,13 @@ import { writeFileAtomic, writeJsonAtomic } from '../atomic-write.js';
 import { ConfigError, configToYaml, loadConfig, type LoadedConfig } from '../config/index.js';
 import { EXIT, UserError } from '../errors.js';
 import { createProgress, type ProgressMode } from '../telemetry/progress.js';
-import type { RunSummary } from '../telemetry/summary.js';
+import type { RunStatus, RunSummary } from '../telemetry/summary.js';
 import { newestValidCheckpoint } from './checkpoint.js';
 import { breakingDifferences, configHash } from './compat.js';
-import { runLoop, type StopRequest } from './loop.js';
+import { runLoop, type LiveRun, type StopRequest } from './loop.js';
 import { buildPlan, disposePlan } from './plan.js';
-import { checkRunDirectory, prepareRunDirectory, runDirectoryFor, runPaths, type RunPaths } from './run-dir.js';
+import { checkRunDirectory, markRunDirectory, prepareRunDirectory, runDirectoryFor, runPaths, type RunPaths } from './run-dir.js';
+import { acquireRunLock, checkNotLocked, type RunLock } from './run-lock.js';
 import { staticProblems } from './static-checks.js';
 import { startWorkers, type WorkerPool } from './workers/index.js';
 import { readInputText } from '../files/input-file.js';
@@ -56,14 +57,27 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
   const resumeDir = resumeDirectory(loaded, options.resume);
   const dir = resumeDir ?? runDirectoryFor(config);
   const mode = resumeDir ? 'resume' : options.overwrite ? 'overwrite' : 'new';
-  if (resumeDir) refuseBreakingChanges(loaded, runPaths(resumeDir));
+  checkNotLocked(dir);
   checkRunDirectory(dir, mode);
+  if (resumeDir) refuseBreakingChanges(loaded, runPaths(resumeDir));
 
   const plan = await buildPlan(config, log);
   const stop = options.stop ?? { signal: null };
   let paths: RunPaths | undefined;
   let workers: WorkerPool | undefined;
+  let lock: RunLock | undefined;
+  // The summary on every exit path: the loop keeps `live` current; an error or a forced quit
+  // (process.exit on a second Ctrl-C) writes it with its own status and reason.
+  const live: LiveRun = {};
+  let ended = false;
+  const onForcedExit = () => {
+    if (!ended && paths) writeEndSummary(paths.summary, live, 'interrupted', `${stop.signal ?? 'exit'}: quit at once, without a checkpoint`, log);
+  };
+  process.on('exit', onForcedExit);
   try {
+    // One writer per run directory: the marker (this folder is lion-train's) and the lock come first.
+    markRunDirectory(dir);
+    lock = acquireRunLock(dir, log);
     const resumeFrom = resumeDir ? newestValidCheckpoint(runPaths(resumeDir).checkpoints, log) : undefined;
     if (resumeDir && !resumeFrom) log(`no usable checkpoint in ${runPaths(resumeDir).checkpoints}; starting from step 0`);
     paths = prepareRunDirectory(dir, mode);
@@ -76,15 +90,19 @@ export async function train(configFile: string, options: TrainOptions = {}): Pro
     );
     workers = await startWorkers(plan, log);
     const progress = createProgress(options.progress ?? config.log.progress, config.log.everySteps, log);
-    const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop, pauseAtStep: options.pauseAtStep, workers });
+    const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop, pauseAtStep: options.pauseAtStep, workers, live });
+    ended = true;
     return { summary, runDir: paths.dir };
   } catch (error) {
-    if (paths) markFailed(paths.summary, error);
+    ended = true;
+    if (paths) writeEndSummary(paths.summary, live, 'failed', (error instanceof Error ? error.message : String(error)).split('\n')[0], log);
     throw error;
   } finally {
+    process.off('exit', onForcedExit);
     // Worker threads end with the run, whichever way it ends (a live thread would keep the process up).
     await workers?.close();
     disposePlan(plan);
+    lock?.release();
   }
 }
 
@@ -94,12 +112,18 @@ function formatFlops(flops: number | null): string {
   return `${value.toPrecision(3)} ${unit}`;
 }
 
-/** A run that stopped on an error says so in its summary.json, with the error's first line as the reason. */
-function markFailed(summaryPath: string, error: unknown): void {
-  if (!existsSync(summaryPath)) return;
-  const summary = JSON.parse(readInputText(summaryPath)) as RunSummary;
-  const reason = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-  writeJsonAtomic(summaryPath, { ...summary, status: 'failed', reason, finishedAt: new Date().toISOString() });
+/**
+ * A run that ends on an error or a forced quit says so in summary.json: the step reached, totals and last
+ * metrics from the loop (or, before the loop began, the summary on disk), the status and the reason.
+ * Best effort: when even this cannot be written (the disk is still full), it says so and goes on.
+ */
+function writeEndSummary(summaryPath: string, live: LiveRun, status: RunStatus, reason: string, log: (line: string) => void): void {
+  try {
+    const summary = live.summary?.() ?? (existsSync(summaryPath) ? (JSON.parse(readInputText(summaryPath)) as RunSummary) : undefined);
+    if (summary) writeJsonAtomic(summaryPath, { ...summary, status, reason, finishedAt: new Date().toISOString() });
+  } catch (error) {
+    log(`could not record the run's end in ${summaryPath}: ${(error as Error).message}`);
+  }
 }
 
 /** The run directory to continue, or undefined for a fresh run. */

@@ -1,3 +1,4 @@
+import { lstatSync, realpathSync } from 'node:fs';
 import type { CommandModule } from 'yargs';
 import { writeFileAtomic } from '../../atomic-write.js';
 import { EXIT, UserError } from '../../errors.js';
@@ -30,6 +31,14 @@ export function readRunOrFail(dir: string): RunData {
     return readRun(dir);
   } catch (error) {
     throw new UserError((error as Error).message, EXIT.usage);
+  }
+}
+
+function realpathOr(path: string): string {
+  try {
+    return realpathSync(path);
+  } catch {
+    return 'a missing file';
   }
 }
 
@@ -70,6 +79,10 @@ export const regressCommand: CommandModule<GlobalArgs, Args> = {
   handler: (args) => {
     const run = readRunOrFail(args.run);
     if (args.update) {
+      // --update replaces the baseline file itself, never what a link points to.
+      if (lstatSync(args.baseline, { throwIfNoEntry: false })?.isSymbolicLink()) {
+        throw new UserError(`cannot update ${args.baseline}: it is a symbolic link (to ${realpathOr(args.baseline)}); lion-train replaces only a regular file: update that file instead`, EXIT.usage);
+      }
       const exists = baselineExists(args.baseline);
       const text = exists ? updatedBaselineText(loadBaseline(args.baseline), run) : newBaselineText(run, args.baseline);
       const written = parseBaseline(text, args.baseline);

@@ -4,11 +4,22 @@ import { EXIT, UserError } from '../../errors.js';
 import { findRunDirs, readSummary } from '../../telemetry/run-reader.js';
 import type { RunSummary } from '../../telemetry/summary.js';
 import { formatNumber, formatPercent, formatSeconds, textTable } from '../../telemetry/table.js';
+import { holderState, readLock } from '../../train/run-lock.js';
 import type { GlobalArgs } from '../main.js';
 import { out } from '../output.js';
 
 interface Args extends GlobalArgs {
   dir: string;
+}
+
+/**
+ * A summary that still says running is believed only while its lock's holder lives (or runs on another
+ * host, where it cannot be checked); otherwise the process was killed: `stopped`.
+ */
+function displayStatus(dir: string, summary: RunSummary): string {
+  if (summary.status !== 'running') return summary.status;
+  const holder = readLock(dir);
+  return holder && holderState(holder) !== 'gone' ? 'running' : 'stopped';
 }
 
 export const runsCommand: CommandModule<GlobalArgs, Args> = {
@@ -29,7 +40,7 @@ export const runsCommand: CommandModule<GlobalArgs, Args> = {
         continue;
       }
       const best = summary.best ? `${summary.best.metric} ${formatNumber(summary.best.value)} @${summary.best.step}` : '-';
-      rows.push([relative(root, dir) || '.', summary.name, summary.status, `${summary.steps}/${summary.totalSteps}`, best, formatPercent(summary.final.test?.accuracy), formatSeconds(summary.totals?.wallSeconds)]);
+      rows.push([relative(root, dir) || '.', summary.name, displayStatus(dir, summary), `${summary.steps}/${summary.totalSteps}`, best, formatPercent(summary.final.test?.accuracy), formatSeconds(summary.totals?.wallSeconds)]);
     }
     out(
       textTable({

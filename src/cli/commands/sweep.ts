@@ -1,7 +1,6 @@
-import { mkdirSync } from 'node:fs';
 import { availableParallelism } from 'node:os';
 import type { CommandModule } from 'yargs';
-import { writeJsonAtomic } from '../../atomic-write.js';
+import { makeDirectory, writeJsonAtomic } from '../../atomic-write.js';
 import { EXIT, UserError } from '../../errors.js';
 import { parseShard } from '../../sweep/grid.js';
 import { collectResults, resultsText, writeResults } from '../../sweep/results.js';
@@ -70,7 +69,7 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
       return;
     }
 
-    mkdirSync(sweep.dir, { recursive: true });
+    makeDirectory(sweep.dir);
     const manifest: TrialManifest = { sweep: sweep.name, config: sweep.configFile, metric: sweep.metric, trials: sweep.trials.map((t) => ({ index: t.index, name: t.name, overrides: t.overrides })) };
     writeJsonAtomic(`${sweep.dir}/trials.json`, manifest);
     say(`${sweep.name}: ${sliceText} into ${shown}/ (${sweep.skipped.length} already completed, ${sweep.jobs.length} to run, ${args.jobs} at a time)`);

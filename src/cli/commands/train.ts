@@ -1,5 +1,6 @@
 import type { Argv, CommandModule } from 'yargs';
 import { EXIT } from '../../errors.js';
+import { STOP_ON_DISCONNECT } from '../../sweep/runner.js';
 import { loadBaseline } from '../../telemetry/baseline.js';
 import type { StopRequest } from '../../train/loop.js';
 import type { GlobalArgs } from '../main.js';
@@ -28,18 +29,28 @@ const builder = (y: Argv<GlobalArgs>) =>
     .option('check', { type: 'string', describe: 'After training, compare the run with this baseline file (as lion-train regress does): exit 3 on a regression' })
     .conflicts('overwrite', 'resume') as never;
 
-/** SIGINT/SIGTERM: finish the step, checkpoint, exit 130. A second signal quits at once. */
+/**
+ * SIGINT/SIGTERM: finish the step, checkpoint, exit 130. A second signal quits at once. A sweep trial
+ * (STOP_ON_DISCONNECT set) also stops so when its controller's IPC channel closes: the controller died.
+ */
 function wireSignals(stop: StopRequest, say: (line: string) => void): () => void {
-  const onSignal = (signal: NodeJS.Signals) => {
+  const onSignal = (signal: string) => {
     if (stop.signal) process.exit(EXIT.interrupted);
     stop.signal = signal;
     say(`\n${signal}: finishing the current step and writing a checkpoint (send it again to quit at once)`);
   };
+  const onDisconnect = () => onSignal('sweep controller exited');
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
+  if (process.env[STOP_ON_DISCONNECT] === '1' && process.channel) {
+    // The channel must not keep the process alive once training ends.
+    process.channel.unref();
+    process.on('disconnect', onDisconnect);
+  }
   return () => {
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
+    process.off('disconnect', onDisconnect);
   };
 }
 
