@@ -58,6 +58,10 @@ export function decodeSafetensors(bytes: Uint8Array): DecodedSafetensors {
     const Ctor = DTYPE[dtype];
     if (!Ctor) throw new Error(`safetensors dtype ${dtype} of ${name} is not supported`);
     if (dataStart + end > bytes.length) throw new Error(`safetensors tensor ${name} runs past the end of the file (truncated?)`);
+    const elements = shape.reduce((a, b) => a * b, 1);
+    if (end - begin !== elements * Ctor.BYTES_PER_ELEMENT) {
+      throw new Error(`safetensors tensor ${name} has ${end - begin} bytes, but its shape [${shape}] of ${dtype} needs ${elements * Ctor.BYTES_PER_ELEMENT}`);
+    }
     // A copy with its own aligned buffer (Node's Buffer.slice would share a pooled one).
     const copy = new Uint8Array(bytes.subarray(dataStart + begin, dataStart + end));
     tensors.push({ name, shape, data: new Ctor(copy.buffer, 0, (end - begin) / Ctor.BYTES_PER_ELEMENT) });

@@ -24,6 +24,7 @@ export const exportCommand: CommandModule<GlobalArgs, Args> = {
       .option('out', { type: 'string', demandOption: true, describe: 'Output .safetensors file' }) as never,
   handler: async (args) => {
     const { checkpointName, listCheckpoints, readCheckpoint } = await import('../../train/checkpoint.js');
+    const { firstNonFinite } = await import('../../train/checkpoint-state.js');
     const { checkpoints } = runPaths(resolve(args.runDir));
     if (!existsSync(checkpoints)) throw new UserError(`${args.runDir} is not a run directory (no checkpoints/ folder)`, EXIT.usage);
     const available = listCheckpoints(checkpoints);
@@ -35,6 +36,9 @@ export const exportCommand: CommandModule<GlobalArgs, Args> = {
     for (const name of wanted) {
       try {
         const checkpoint = readCheckpoint(join(checkpoints, name));
+        // Never export a diverged state: a NaN or Inf weight is refused, naming the tensor.
+        const nonFinite = firstNonFinite(checkpoint.model);
+        if (nonFinite) throw new Error(`parameter ${nonFinite} is not finite (NaN or Inf); the run diverged before this checkpoint`);
         writeFileAtomic(resolve(args.out), encodeSafetensors(checkpoint.model, { format: 'pt', producer: 'lion-train', step: String(checkpoint.state.step) }));
         out(`${args.out}: ${checkpoint.model.length} tensors from ${name}`);
         return;
