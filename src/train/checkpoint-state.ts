@@ -36,18 +36,9 @@ const STATE_SCHEMA = {
       properties: { algorithm: { const: 'sfc32-derived' }, seed: { type: 'integer' }, step: count },
     },
     schedule: { type: 'object', additionalProperties: false, required: ['multiplier', 'learningRate'], properties: { multiplier: { type: 'number' }, learningRate: { type: 'number' } } },
-    earlyStopping: {
-      oneOf: [
-        { type: 'null' },
-        { type: 'object', additionalProperties: false, required: ['best', 'badEvaluations'], properties: { best: nullableNumber, badEvaluations: count } },
-      ],
-    },
-    best: {
-      oneOf: [
-        { type: 'null' },
-        { type: 'object', additionalProperties: false, required: ['metric', 'value', 'step'], properties: { metric: { type: 'string' }, value: { type: 'number' }, step: count } },
-      ],
-    },
+    // Object-or-null, with the object's keywords applying only to objects: errors name the bad field.
+    earlyStopping: { type: ['object', 'null'], additionalProperties: false, required: ['best', 'badEvaluations'], properties: { best: nullableNumber, badEvaluations: count } },
+    best: { type: ['object', 'null'], additionalProperties: false, required: ['metric', 'value', 'step'], properties: { metric: { type: 'string' }, value: { type: 'number' }, step: count } },
     totals: {
       type: 'object',
       additionalProperties: false,
