@@ -6,7 +6,7 @@ import { EXIT, UserError } from '../../errors.js';
 import { encodeSafetensors } from '../../safetensors.js';
 import { runPaths } from '../../train/run-dir.js';
 import type { GlobalArgs } from '../main.js';
-import { out } from '../output.js';
+import { err, out } from '../output.js';
 
 interface Args extends GlobalArgs {
   runDir: string;
@@ -44,6 +44,7 @@ export const exportCommand: CommandModule<GlobalArgs, Args> = {
         return;
       } catch (error) {
         lastError = `${name}: ${(error as Error).message}`;
+        if (name !== wanted[wanted.length - 1]) err(`checkpoint ${name} is unusable (${(error as Error).message}); trying the one before it`);
       }
     }
     throw new UserError(`no usable checkpoint in ${args.runDir} (${lastError})`, EXIT.failed);
