@@ -3,12 +3,15 @@
  * final evaluation and summary. No hidden callbacks: every side effect is written out here.
  *
  * Resume rules:
- *   1. The newest checkpoint that reads back whole is used; a corrupt one falls back to the one before.
+ *   1. The newest checkpoint that is whole and belongs to this run is used (train.ts validates it before
+ *      anything is touched: checkpoint-state.ts); an unusable one falls back to the one before.
  *   2. Parameters, optimizer state (step counters included), sampler cursor, best metric, early-stopping
  *      counters, log-interval sums and compute totals all come from the checkpoint.
  *   3. All randomness derives from (seed, purpose, step), so restoring the step restores the PRNG.
  *   4. metrics.jsonl and compute.jsonl are cut back to the checkpoint's step, so they continue without
  *      duplicated or missing steps.
+ *   5. Nothing is saved from a non-finite state, and a checkpoint carries checkpoint.bestMetric only when
+ *      it was measured at the checkpoint's own step (see writeCheckpoint).
  */
 import * as tf from '@tensorflow/tfjs';
 import type { Split } from '../data/dataset.js';
