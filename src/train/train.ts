@@ -9,6 +9,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../atomic-write.js';
 import { ConfigError, configToYaml, loadConfig, type LoadedConfig } from '../config/index.js';
 import { EXIT, UserError } from '../errors.js';
 import { createProgress, type ProgressMode } from '../telemetry/progress.js';
+import { readJsonl } from '../telemetry/jsonl.js';
 import type { RunSummary } from '../telemetry/summary.js';
 import type { RunConfig } from '../config/types.generated.js';
 import { scheduledLearningRate } from '../optim/factory.js';
@@ -80,7 +81,7 @@ export async function train(configFile: string | undefined, options: TrainOption
       const summary = finished ? readSummary(runPaths(resumeDir).summary) : undefined;
       if (finished && summary) {
         log(`${resumeDir} is already complete at step ${resumeFrom.state.step} (${finished}); nothing to do (raise train.steps or train.epochs to continue it)`);
-        return { summary, runDir: resumeDir, alreadyComplete: true };
+        return { summary: completeSummary(runPaths(resumeDir), summary, resumeFrom.state, finished), runDir: resumeDir, alreadyComplete: true };
       }
       if (base) reportScheduleChange(base, plan, resumeFrom.state, log);
     }
@@ -157,10 +158,45 @@ function chooseCheckpoint(dir: string, plan: Plan, base: RunConfig | undefined, 
 /** Why a run resumed from `state` would stop before its first step (its limits are reached), or null. */
 function alreadyComplete(state: TrainingState, plan: Plan): string | null {
   const { train } = plan.config;
-  if (state.step >= plan.totalSteps) return `${plan.totalSteps} steps`;
-  if (train.maxMinutes !== null && state.totals.wallSeconds >= train.maxMinutes * 60) return `train.maxMinutes ${train.maxMinutes}`;
-  if (train.earlyStopping && state.earlyStopping && state.earlyStopping.badEvaluations >= train.earlyStopping.patience) return 'early stopping';
+  if (state.step >= plan.totalSteps) return train.steps !== null && state.step >= train.steps ? 'steps' : 'epochs';
+  if (train.maxMinutes !== null && state.totals.wallSeconds >= train.maxMinutes * 60) return 'time';
+  if (train.earlyStopping && state.earlyStopping && state.earlyStopping.badEvaluations >= train.earlyStopping.patience) return 'early-stopping';
   return null;
+}
+
+/**
+ * The summary of a run whose end-of-run checkpoint exists. It is left as it is when it says completed; a
+ * summary that does not (the process ended between that checkpoint and its summary) is completed from the
+ * checkpoint and the final records in metrics.jsonl, which were written before the checkpoint.
+ */
+function completeSummary(paths: RunPaths, summary: RunSummary, state: TrainingState, reason: string): RunSummary {
+  if (summary.status === 'completed' && summary.steps === state.step) return summary;
+  const meta = new Set(['step', 'epoch', 'split', 'lr', 'gradNorm', 'updateNorm', 'elapsed']);
+  const values = (record: Record<string, unknown> | undefined) =>
+    record ? Object.fromEntries(Object.entries(record).filter(([k, v]) => !meta.has(k) && typeof v === 'number')) : undefined;
+  const records = readJsonl(paths.metrics).filter((r) => r.step <= state.step);
+  const last = (split: string, atStep: boolean) => records.filter((r) => r.split === split && (!atStep || r.step === state.step)).at(-1);
+  const final: RunSummary['final'] = {};
+  const [train, validation, test] = [values(last('train', false)), values(last('validation', true)), values(last('test', true))];
+  if (train) final.train = train as never;
+  if (validation) final.validation = validation as never;
+  if (test) final.test = test as never;
+  const completed: RunSummary = {
+    ...summary,
+    status: 'completed',
+    reason,
+    steps: state.step,
+    final,
+    best: state.best,
+    totals: {
+      ...state.totals,
+      examplesPerSecond: state.totals.trainSeconds > 0 ? state.totals.examples / state.totals.trainSeconds : 0,
+      gflopsPerSecond: state.totals.trainSeconds > 0 ? state.totals.flops / state.totals.trainSeconds / 1e9 : 0,
+    },
+    finishedAt: summary.finishedAt ?? new Date().toISOString(),
+  };
+  writeJsonAtomic(paths.summary, completed);
+  return completed;
 }
 
 function readSummary(path: string): RunSummary | undefined {

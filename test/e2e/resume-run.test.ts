@@ -1,4 +1,4 @@
-import { cpSync, readFileSync, rmSync } from 'node:fs';
+import { cpSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readState, snapshot } from '../helpers/checkpoints.js';
@@ -41,9 +41,22 @@ describe('resuming a finished run', () => {
     const before = snapshot(dir);
     const result = await runCliAsync(command(dir));
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout).toContain('tiny: already complete at step 60; nothing to do');
-    expect(result.stderr).toContain(`${dir} is already complete at step 60 (60 steps); nothing to do (raise train.steps or train.epochs to continue it)`);
+    expect(result.stdout).toContain('tiny: completed 60 steps earlier (steps); already complete, nothing to do');
+    expect(result.stderr).toContain(`${dir} is already complete at step 60 (steps); nothing to do (raise train.steps or train.epochs to continue it)`);
     expect(snapshot(dir)).toEqual(before);
+  });
+
+  it('whose summary was never finished (ended after its last checkpoint) completes the summary from the records, running nothing', async () => {
+    const dir = copyOfFinished('unfinished-summary');
+    const original = readRun(dir).summary;
+    writeFileSync(join(dir, 'summary.json'), JSON.stringify({ ...original, status: 'running', final: {}, finishedAt: null }));
+    const metrics = readFileSync(join(dir, 'metrics.jsonl'));
+    const result = await runCliAsync(['train', '--resume', dir]);
+    expect(result.code, result.stderr).toBe(0);
+    const summary = readRun(dir).summary;
+    expect(summary).toMatchObject({ status: 'completed', reason: 'steps', steps: 60 });
+    expect(summary.final).toEqual(original.final);
+    expect(readFileSync(join(dir, 'metrics.jsonl')).equals(metrics)).toBe(true);
   });
 
   it('with raised steps continues: every record once, a summary with every split, the schedule change named', async () => {

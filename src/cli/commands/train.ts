@@ -70,7 +70,7 @@ async function handler(args: Args): Promise<void> {
     const test = summary.final.test;
     const headline = test ? `test accuracy ${(100 * test.accuracy).toFixed(2)}%, test loss ${test.loss.toFixed(4)}` : '';
     if (alreadyComplete) {
-      out(`${summary.name}: already complete at step ${summary.steps}; nothing to do`);
+      out(`${summary.name}: completed ${summary.steps} steps earlier (${summary.reason}); already complete, nothing to do`);
       out(`run directory: ${runDir}`);
       process.exitCode = EXIT.ok;
     } else if (summary.status === 'completed') {
