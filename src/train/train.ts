@@ -124,7 +124,7 @@ function chooseRun(configFile: string | undefined, options: TrainOptions): { loa
     const base = existsSync(own) ? loadConfig(own).config : undefined;
     return { loaded: loadConfig(configFile ?? own, { set: options.set }), resumeDir, base };
   }
-  if (configFile === undefined) throw new UserError('train needs a config file, or --resume <run-dir> to continue a run', EXIT.usage);
+  if (configFile === undefined) throw new UserError('train needs a config file, or --resume <run-dir> to continue a run (see lion-train --help)', EXIT.usage);
   const loaded = loadConfig(configFile, { set: options.set });
   const resumeDir = resumeDirectory(loaded, options.resume);
   return { loaded, resumeDir, base: resumeDir ? loadConfig(runPaths(resumeDir).config).config : undefined };
