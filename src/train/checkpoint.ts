@@ -106,15 +106,16 @@ export async function saveCheckpoint(
   const name = checkpointName(state.step);
   const finalDir = join(checkpointsDir, name);
   const tempDir = join(checkpointsDir, `.tmp-${name}-${process.pid}`);
+  rmSync(tempDir, { recursive: true, force: true });
+  mkdirSync(tempDir, { recursive: true });
   // Nothing is saved from a non-finite state (checked on the copies about to be written: one pass each).
   const params = modelArrays(model);
   const optimizerState = await optimizerArrays(optimizer);
-  const badParam = firstNonFinite(params);
-  if (badParam) throw new NonFiniteState(`parameter ${badParam}`);
-  const badState = firstNonFinite(optimizerState);
-  if (badState) throw new NonFiniteState(`optimizer state ${badState}`);
-  rmSync(tempDir, { recursive: true, force: true });
-  mkdirSync(tempDir, { recursive: true });
+  const bad = firstNonFinite(params) ?? firstNonFinite(optimizerState);
+  if (bad) {
+    rmSync(tempDir, { recursive: true, force: true });
+    throw new NonFiniteState(firstNonFinite(params) ? `parameter ${bad}` : `optimizer state ${bad}`);
+  }
   const files: Record<string, Uint8Array> = {
     'model.safetensors': encodeSafetensors(params, { format: 'pt', producer: 'lion-train' }),
     'optimizer.safetensors': encodeSafetensors(optimizerState, { producer: 'lion-train' }),
