@@ -218,6 +218,11 @@ export abstract class OptimizerAdapter<H extends Hyper> extends tf.Optimizer {
     }
   }
 
+  /** The state tensors (key and shape) this optimizer keeps for a variable `name` of `shape`. */
+  stateLayout(name: string, shape: number[]): StateSpec[] {
+    return this.rule.state(shape, this.hyper({ step: 0, learningRate: 0, decayed: this.isDecayed(name) }));
+  }
+
   /** Bytes of optimizer state held (state tensors of every variable updated or restored so far). */
   stateBytes(): number {
     let bytes = 0;

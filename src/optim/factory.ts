@@ -5,9 +5,14 @@ import { Adafactor } from './adafactor.js';
 import { AdamW } from './adamw.js';
 import { Lion } from './lion.js';
 import { ProgramOptimizer } from './program.js';
+import type { StateSpec } from './kernel.js';
 import type { Schedule } from './schedules.js';
 
-export type RunOptimizer = tf.Optimizer & { stateBytes(): number };
+export type RunOptimizer = tf.Optimizer & {
+  stateBytes(): number;
+  /** The state tensors kept for a variable `name` of `shape` (key and shape each). */
+  stateLayout(name: string, shape: number[]): StateSpec[];
+};
 
 export interface OptimizerSetup {
   resolved: ResolvedOptimizer;

@@ -12,8 +12,20 @@ import type { Cursor } from '../data/sampler.js';
 import type { Model } from '../models/model.js';
 import { openInputFile, readInputText } from '../files/input-file.js';
 import { EXIT, UserError } from '../errors.js';
+import type { RunOptimizer } from '../optim/factory.js';
 import { encodeSafetensors, readSafetensorsFile, type NamedArray } from '../safetensors.js';
 import { CHECKPOINT_DIR, foreignCheckpoint, removeOwned } from './run-dir.js';
+import { checkStateAgainstRun, checkStateSchema, checkTensors, CheckpointMismatch, firstNonFinite, type RunExpectation } from './checkpoint-state.js';
+
+export { CheckpointMismatch, type RunExpectation } from './checkpoint-state.js';
+
+/** The model or optimizer state holds NaN or ±Inf: nothing is saved from it. */
+export class NonFiniteState extends Error {
+  override name = 'NonFiniteState';
+  constructor(readonly tensor: string) {
+    super(`${tensor} is not finite (NaN or Inf)`);
+  }
+}
 
 export const CHECKPOINT_FORMAT = 1;
 
@@ -90,6 +102,18 @@ async function optimizerArrays(optimizer: tf.Optimizer): Promise<NamedArray[]> {
   return arrays;
 }
 
+/**
+ * The first parameter or optimizer-state tensor holding NaN or ±Inf (as `parameter <name>` or
+ * `optimizer state <name>`), or null. One pass over each tensor's values.
+ */
+export async function nonFiniteTensor(model: Model, optimizer: tf.Optimizer): Promise<string | null> {
+  const badParam = firstNonFinite(await modelArrays(model));
+  if (badParam) return `parameter ${badParam}`;
+  const badState = firstNonFinite(await optimizerArrays(optimizer));
+  return badState ? `optimizer state ${badState}` : null;
+}
+
+/** Writes a checkpoint atomically; throws NonFiniteState (writing nothing) when the state holds NaN or Inf. */
 export async function saveCheckpoint(
   checkpointsDir: string,
   model: Model,
@@ -101,12 +125,20 @@ export async function saveCheckpoint(
   const tempDir = join(checkpointsDir, `.tmp-${name}-${process.pid}`);
   removeOwned(tempDir);
   mkdirSync(tempDir);
+  // Nothing is saved from a non-finite state (checked on the copies about to be written: one pass each).
+  const params = await modelArrays(model);
+  const optimizerState = await optimizerArrays(optimizer);
+  const bad = firstNonFinite(params) ?? firstNonFinite(optimizerState);
+  if (bad) {
+    removeOwned(tempDir);
+    throw new NonFiniteState(firstNonFinite(params) ? `parameter ${bad}` : `optimizer state ${bad}`);
+  }
   const checksums: Record<string, string> = {};
   let full: TrainingState;
   try {
     const files: Record<string, Uint8Array> = {
-      'model.safetensors': encodeSafetensors(await modelArrays(model), { format: 'pt', producer: 'lion-train' }),
-      'optimizer.safetensors': encodeSafetensors(await optimizerArrays(optimizer), { producer: 'lion-train' }),
+      'model.safetensors': encodeSafetensors(params, { format: 'pt', producer: 'lion-train' }),
+      'optimizer.safetensors': encodeSafetensors(optimizerState, { producer: 'lion-train' }),
     };
     for (const [file, bytes] of Object.entries(files)) {
       writeDurable(join(tempDir, file), bytes);
@@ -138,20 +170,58 @@ export interface LoadedCheckpoint extends SavedCheckpoint {
   optimizer: NamedArray[];
 }
 
-/** Reads and verifies one checkpoint; throws with the reason when it is incomplete or corrupt. */
-export function readCheckpoint(dir: string): LoadedCheckpoint {
+/**
+ * Reads and verifies one checkpoint as a whole: state.json against its schema, each file against its
+ * checksum and the safetensors layout, and, given `run`, the state and every tensor against that run
+ * (see checkpoint-state.ts). Throws with the reason when it is incomplete, corrupt or not this run's.
+ */
+export function readCheckpoint(dir: string, run?: RunExpectation): LoadedCheckpoint {
   const statePath = join(dir, 'state.json');
-  if (!existsSync(statePath)) throw new Error('state.json is missing');
-  const state = JSON.parse(readInputText(statePath)) as TrainingState;
-  if (state.format !== CHECKPOINT_FORMAT) throw new Error(`unknown checkpoint format ${state.format}`);
+  if (!existsSync(statePath)) throw new CheckpointMismatch('state.json is missing');
+  let raw: unknown;
+  try {
+    raw = JSON.parse(readInputText(statePath));
+  } catch (error) {
+    throw new CheckpointMismatch(`state.json is not valid JSON (${(error as Error).message})`);
+  }
+  checkStateSchema(raw);
+  const state = raw as TrainingState;
+  if (run) checkStateAgainstRun(state, run);
   const tensors: Record<string, NamedArray[]> = {};
   for (const file of ['model.safetensors', 'optimizer.safetensors']) {
     const path = join(dir, file);
-    if (!existsSync(path)) throw new Error(`${file} is missing`);
-    if (fileSha256(path) !== state.checksums[file]) throw new Error(`${file} does not match its checksum (corrupt or truncated)`);
-    tensors[file] = readSafetensorsFile(path).tensors;
+    if (!existsSync(path)) throw new CheckpointMismatch(`${file} is missing`);
+    if (fileSha256(path) !== state.checksums[file]) throw new CheckpointMismatch(`${file} does not match its checksum (corrupt or truncated)`);
+    try {
+      tensors[file] = readSafetensorsFile(path).tensors;
+    } catch (error) {
+      throw new CheckpointMismatch(`${file}: ${(error as Error).message}`);
+    }
+  }
+  if (run) {
+    checkTensors('model.safetensors', tensors['model.safetensors'], run.model);
+    checkTensors('optimizer.safetensors', tensors['optimizer.safetensors'], run.optimizer);
+    const iterations = tensors['optimizer.safetensors'].find((t) => t.name === 'iter')!.data[0];
+    if (iterations !== state.step) throw new CheckpointMismatch(`optimizer.safetensors: step counter iter ${iterations} differs from state.json's step ${state.step}`);
   }
   return { name: dir.split('/').pop()!, dir, state, model: tensors['model.safetensors'], optimizer: tensors['optimizer.safetensors'] };
+}
+
+/** What `run` (model, optimizer, data and config) expects of a checkpoint, for readCheckpoint. */
+export function runExpectation(
+  model: Model,
+  optimizer: RunOptimizer,
+  run: Omit<RunExpectation, 'model' | 'optimizer'>,
+): RunExpectation {
+  const params = [...model.params].map(([name, v]) => ({ name, shape: v.shape }));
+  return {
+    ...run,
+    model: params,
+    optimizer: [
+      { name: 'iter', shape: [], dtype: 'I32' },
+      ...params.flatMap(({ name, shape }) => optimizer.stateLayout(name, shape).map((spec) => ({ name: `${name}/${spec.key}`, shape: spec.shape, dtype: 'F32' as const }))),
+    ],
+  };
 }
 
 /** Checkpoint directories, newest first (the `latest` pointer's target first when it exists). */
@@ -164,13 +234,13 @@ export function listCheckpoints(checkpointsDir: string): string[] {
 }
 
 /**
- * The newest checkpoint that reads back whole. Corrupt ones are reported through `warn` and skipped,
+ * The newest checkpoint that reads back whole (and, given `run`, belongs to it). Unusable ones are reported through `warn` and skipped,
  * so a damaged newest checkpoint falls back to the one before it.
  */
-export function newestValidCheckpoint(checkpointsDir: string, warn: (line: string) => void): LoadedCheckpoint | undefined {
+export function newestValidCheckpoint(checkpointsDir: string, warn: (line: string) => void, run?: RunExpectation): LoadedCheckpoint | undefined {
   for (const name of listCheckpoints(checkpointsDir)) {
     try {
-      return readCheckpoint(join(checkpointsDir, name));
+      return readCheckpoint(join(checkpointsDir, name), run);
     } catch (error) {
       warn(`checkpoint ${name} is unusable (${(error as Error).message}); trying the one before it`);
     }

@@ -3,12 +3,15 @@
  * final evaluation and summary. No hidden callbacks: every side effect is written out here.
  *
  * Resume rules:
- *   1. The newest checkpoint that reads back whole is used; a corrupt one falls back to the one before.
+ *   1. The newest checkpoint that is whole and belongs to this run is used (train.ts validates it before
+ *      anything is touched: checkpoint-state.ts); an unusable one falls back to the one before.
  *   2. Parameters, optimizer state (step counters included), sampler cursor, best metric, early-stopping
  *      counters, log-interval sums and compute totals all come from the checkpoint.
  *   3. All randomness derives from (seed, purpose, step), so restoring the step restores the PRNG.
  *   4. metrics.jsonl and compute.jsonl are cut back to the checkpoint's step, so they continue without
  *      duplicated or missing steps.
+ *   5. Nothing is saved from a non-finite state, and a checkpoint carries checkpoint.bestMetric only when
+ *      it was measured at the checkpoint's own step (see writeCheckpoint).
  */
 import * as tf from '@tensorflow/tfjs';
 import { EpochSampler } from '../data/sampler.js';
@@ -19,6 +22,8 @@ import type { Progress } from '../telemetry/progress.js';
 import { writeSummary, type RunStatus, type RunSummary, type SplitMetrics } from '../telemetry/summary.js';
 import {
   checkpointMetricOf,
+  nonFiniteTensor,
+  NonFiniteState,
   pruneCheckpoints,
   readBestPointer,
   restoreModel,
@@ -168,6 +173,14 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     return undefined;
   };
 
+  /** The metric's value only when it was measured at the current step, on the current weights. */
+  const measuredNow = (name: string): number | undefined => {
+    const split = name.split('.')[0];
+    if (split === 'validation' && lastValidationStep !== state.step) return undefined;
+    if (split === 'train' && state.lastLoggedStep !== state.step) return undefined;
+    return metricValue(name);
+  };
+
   /** Tracks the best value of checkpoint.bestMetric seen so far (reported in the summary). */
   const recordBest = () => {
     const value = metricValue(ckpt.bestMetric);
@@ -203,14 +216,48 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     return final;
   };
 
-  const writeCheckpoint = async (why: string) => {
+  /** A non-finite state ends the run as diverged, naming the step and the first bad tensor; nothing is saved. */
+  const diverge = (tensor: string) => {
+    status = 'diverged';
+    reason = `${tensor} is not finite (NaN or Inf) at step ${state.step}; nothing was saved from it`;
+  };
+
+  /**
+   * Saves a checkpoint; false (and the run diverged) when the state is not finite. A checkpoint is tagged
+   * with checkpoint.bestMetric only when that metric was measured at its step: periodic and end-of-run
+   * checkpoints evaluate the validation split first when it was not evaluated at this step; a checkpoint
+   * on a signal or pause is not evaluated (that would change the run's records) and is tagged only if it is.
+   */
+  const writeCheckpoint = async (why: string, evaluateFirst: boolean): Promise<boolean> => {
+    const measurable = ckpt.keepBest && ckpt.bestMetric.startsWith('validation.') && dataset.validation !== undefined;
+    if (evaluateFirst && measurable && lastValidationStep !== state.step) {
+      const bad = await nonFiniteTensor(model, optimizer);
+      if (bad) {
+        diverge(bad);
+        return false;
+      }
+      await validate();
+    }
+    // Weights whose own evaluation overflows are not saved either (finite but huge: NaN logits).
+    if (lastValidationStep === state.step && lastValidation && !Number.isFinite(lastValidation.loss)) {
+      status = 'diverged';
+      reason = `validation loss is ${lastValidation.loss} at step ${state.step}; nothing was saved from it`;
+      return false;
+    }
     state.cursor = sampler.position();
     state.epoch = sampler.epochProgress();
     state.totals.wallSeconds = wallSeconds();
     state.schedule = { multiplier: plan.multiplier(state.step), learningRate: scheduledLearningRate(plan.resolvedOptimizer, plan.multiplier, state.step) };
-    const value = metricValue(ckpt.bestMetric);
+    const value = measuredNow(ckpt.bestMetric);
     state.checkpointMetric = value ?? null;
-    const saved = await saveCheckpoint(paths.checkpoints, model, optimizer, state);
+    let saved;
+    try {
+      saved = await saveCheckpoint(paths.checkpoints, model, optimizer, state);
+    } catch (error) {
+      if (!(error instanceof NonFiniteState)) throw error;
+      diverge(error.tensor);
+      return false;
+    }
     if (ckpt.keepBest && value !== undefined && improves(value, bestCheckpointValue, bestMode)) {
       bestCheckpoint = saved.name;
       bestCheckpointValue = value;
@@ -219,6 +266,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     pruneCheckpoints(paths.checkpoints, ckpt.keepLast, ckpt.keepBest ? bestCheckpoint : undefined, note);
     lastCheckpointTime = performance.now();
     note(`checkpoint ${saved.name} (${why})`);
+    return true;
   };
 
   // ── 2. The loop ──────────────────────────────────────────────────────────────────────────────
@@ -361,7 +409,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     // f. Periodic checkpoints.
     const dueBySteps = ckpt.everySteps !== null && state.step % ckpt.everySteps === 0;
     const dueByTime = ckpt.everyMinutes !== null && performance.now() - lastCheckpointTime >= ckpt.everyMinutes * 60_000;
-    if ((dueBySteps || dueByTime) && state.step < totalSteps) await writeCheckpoint(dueBySteps ? 'every steps' : 'every minutes');
+    if ((dueBySteps || dueByTime) && state.step < totalSteps && !(await writeCheckpoint(dueBySteps ? 'every steps' : 'every minutes', true))) break;
   }
   progress.stop();
 
@@ -369,6 +417,11 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
   // Both final evaluations are measured before either is recorded: a signal during them stops the run
   // as interrupted (checkpoint on signal) with no partial record, and a resume evaluates again.
   let testResult: EvalResult | undefined;
+  // Nothing is evaluated or saved from a non-finite state: the run diverged (the last good checkpoint stays latest).
+  if (status === 'completed' || status === 'interrupted') {
+    const bad = state.step > 0 ? await nonFiniteTensor(model, optimizer) : null;
+    if (bad) diverge(bad);
+  }
   if (status === 'completed') {
     const stopped = () => stop.signal !== null;
     const validation = dataset.validation && lastValidationStep !== state.step ? await evaluate(model, dataset.validation, task, train.evalBatchSize, train.evalExamples, stopped) : undefined;
@@ -388,7 +441,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
   }
   const paused = options.pauseAtStep !== undefined && status === 'interrupted' && !stop.signal;
   const wantCheckpoint = (status === 'completed' && ckpt.atEnd) || (status === 'interrupted' && (ckpt.onSignal || paused));
-  if (wantCheckpoint && state.step > 0) await writeCheckpoint(status === 'completed' ? 'end of training' : `on ${reason}`);
+  if (wantCheckpoint && state.step > 0) await writeCheckpoint(status === 'completed' ? 'end of training' : `on ${reason}`, false);
   state.totals.wallSeconds = wallSeconds();
   const done = summary(final, new Date().toISOString());
   writeSummary(paths.summary, done);

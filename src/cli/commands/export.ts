@@ -8,7 +8,7 @@ import { encodeSafetensors } from '../../safetensors.js';
 import { checkpointsFor, parseCheckpointRef, type CheckpointRef } from '../../train/checkpoint-ref.js';
 import { runPaths } from '../../train/run-dir.js';
 import type { GlobalArgs } from '../main.js';
-import { out } from '../output.js';
+import { err, out } from '../output.js';
 
 interface Args extends GlobalArgs {
   runDir: string;
@@ -28,6 +28,7 @@ export const exportCommand: CommandModule<GlobalArgs, Args> = {
       .option('out', { type: 'string', demandOption: true, describe: 'Output .safetensors file' }) as never,
   handler: async (args) => {
     const { readCheckpoint } = await import('../../train/checkpoint.js');
+    const { firstNonFinite } = await import('../../train/checkpoint-state.js');
     const { checkpoints } = runPaths(resolve(args.runDir));
     if (!existsSync(checkpoints)) throw new UserError(`${args.runDir} is not a run directory (no checkpoints/ folder)`, EXIT.usage);
     const wanted = checkpointsFor(checkpoints, args.runDir, args.step);
@@ -35,12 +36,16 @@ export const exportCommand: CommandModule<GlobalArgs, Args> = {
     for (const name of wanted) {
       try {
         const checkpoint = readCheckpoint(join(checkpoints, name));
+        // Never export a diverged state: a NaN or Inf weight is refused, naming the tensor.
+        const nonFinite = firstNonFinite(checkpoint.model);
+        if (nonFinite) throw new Error(`parameter ${nonFinite} is not finite (NaN or Inf); the run diverged before this checkpoint`);
         const metadata = { format: 'pt', producer: 'lion-train', step: String(checkpoint.state.step), layout: args.layout };
         writeFileAtomic(resolve(args.out), encodeSafetensors(toLayout(checkpoint.model, args.layout), metadata));
         if (!args.quiet) out(`${args.out}: ${checkpoint.model.length} tensors from ${name} (${args.layout} layout)`);
         return;
       } catch (error) {
         lastError = `${name}: ${(error as Error).message}`;
+        if (name !== wanted[wanted.length - 1]) err(`checkpoint ${name} is unusable (${(error as Error).message}); trying the one before it`);
       }
     }
     throw new UserError(`no usable checkpoint in ${args.runDir} (${lastError})`, EXIT.failed);

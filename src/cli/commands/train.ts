@@ -9,7 +9,7 @@ import { qualityHeadline } from '../headline.js';
 import { gate, readRunOrFail } from './regress.js';
 
 interface Args extends GlobalArgs {
-  config: string;
+  config?: string;
   overwrite?: boolean;
   resume?: string | boolean;
   pauseAt?: number;
@@ -18,16 +18,21 @@ interface Args extends GlobalArgs {
 
 const builder = (y: Argv<GlobalArgs>) =>
   y
-    .positional('config', { type: 'string', demandOption: true, describe: 'YAML config file' })
+    .positional('config', { type: 'string', describe: 'YAML config file (optional with --resume <run-dir>: the run continues from its own config.yaml)' })
     // No default: yargs counts a defaulted option as given, and --resume would always conflict with it.
     .option('overwrite', { type: 'boolean', describe: 'Replace an existing run directory' })
     .option('resume', {
-      describe: "Continue from the newest valid checkpoint of the config's run directory, or of the directory given",
+      describe: "Continue from the newest valid checkpoint of the config's run directory, or of the run directory given (from its own config.yaml; a config file or --set may change only what README lists as safe)",
       coerce: (value: unknown) => (value === '' || value === true ? true : value),
     })
     .option('pause-at', { type: 'number', describe: 'Stop after this step with a checkpoint; continue later with --resume' })
     .option('check', { type: 'string', describe: 'After training, compare the run with this baseline file (as lion-train regress does): exit 3 on a regression' })
     .conflicts('overwrite', 'resume') as never;
+
+/** A word the shell passes through unchanged: bare when it is safe, else single-quoted. */
+function shellQuote(word: string): string {
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replace(/'/g, `'\\''`)}'`;
+}
 
 /**
  * SIGINT/SIGTERM: finish the step, checkpoint, exit 130. A second signal quits at once. A sweep trial
@@ -63,7 +68,7 @@ async function handler(args: Args): Promise<void> {
   const baseline = args.check === undefined ? undefined : loadBaseline(args.check);
   const unwire = wireSignals(stop, err);
   try {
-    const { summary, runDir } = await train(args.config, {
+    const { summary, runDir, alreadyComplete } = await train(args.config, {
       set: args.set,
       allowModule: args['allow-module'],
       overwrite: args.overwrite,
@@ -73,18 +78,26 @@ async function handler(args: Args): Promise<void> {
       stop,
       pauseAtStep: args.pauseAt,
     });
+    // The command that continues exactly this run: its own config.yaml holds everything it was started with.
+    const resumeHint = `lion-train train --resume ${shellQuote(runDir)}`;
     const headline = qualityHeadline(summary);
-    if (summary.status === 'completed') {
+    if (alreadyComplete) {
+      if (!args.quiet) {
+        out(`${summary.name}: completed ${summary.steps} steps earlier (${summary.reason}); already complete, nothing to do`);
+        out(`run directory: ${runDir}`);
+      }
+      process.exitCode = EXIT.ok;
+    } else if (summary.status === 'completed') {
       if (!args.quiet) {
         out(`${summary.name}: completed ${summary.steps} steps in ${summary.totals.wallSeconds.toFixed(1)} s (${summary.reason})${headline ? `; ${headline}` : ''}`);
         out(`run directory: ${runDir}`);
       }
       process.exitCode = baseline ? gate(readRunOrFail(runDir), baseline, { quiet: args.quiet }) : EXIT.ok;
     } else if (summary.status === 'interrupted' && !stop.signal) {
-      if (!args.quiet) out(`${summary.name}: ${summary.reason}; continue with: lion-train train ${args.config} --resume ${runDir}`);
+      if (!args.quiet) out(`${summary.name}: ${summary.reason}; continue with: ${resumeHint}`);
       process.exitCode = EXIT.ok;
     } else if (summary.status === 'interrupted') {
-      err(`lion-train: interrupted by ${summary.reason} at step ${summary.steps}; resume with: lion-train train ${args.config} --resume ${runDir}`);
+      err(`lion-train: interrupted by ${summary.reason} at step ${summary.steps}; resume with: ${resumeHint}`);
       process.exitCode = EXIT.interrupted;
     } else {
       err(`lion-train: training ${summary.status}: ${summary.reason} (run directory ${runDir})`);
@@ -96,15 +109,15 @@ async function handler(args: Args): Promise<void> {
 }
 
 export const trainCommand: CommandModule<GlobalArgs, Args> = {
-  command: 'train <config>',
+  command: 'train [config]',
   describe: 'Train the run a config declares',
   builder,
   handler,
 };
 
 export const defaultTrainCommand: CommandModule<GlobalArgs, Args> = {
-  command: '$0 <config>',
-  describe: 'Same as train <config>',
+  command: '$0 [config]',
+  describe: 'Same as train [config]',
   builder,
   handler,
 };
