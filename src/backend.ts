@@ -143,7 +143,7 @@ const MISSING_PACKAGE = /Cannot find (package|module)|ERR_MODULE_NOT_FOUND|MODUL
 const REASON_CHARS = 80;
 
 function summariseFailure(reason: string): string {
-  const load = /^(\w+): (\S+) is not installed or failed to load \((.*)\)$/.exec(reason);
+  const load = /^(\w+): (?:the package )?(\S+)(?: \([^)]*\))? is not installed or failed to load \((.*)\)$/.exec(reason);
   if (load) {
     const [, name, pkg, error] = load;
     return MISSING_PACKAGE.test(error) ? `${name}: ${pkg} not installed` : `${name}: ${pkg} failed to load: ${shorten(error)}`;

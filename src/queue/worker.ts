@@ -59,7 +59,7 @@ export async function startQueueWorker(options: QueueWorkerOptions): Promise<Run
     writeFileAtomic(configFile, configToYaml({ ...payload.config, output: { ...payload.config.output, dir: runDir } }));
     const hasCheckpoint = existsSync(join(runDir, 'checkpoints')) && readdirSync(join(runDir, 'checkpoints')).some((d) => /^step-\d+$/.test(d));
     options.log(`trial ${payload.sweep}/${payload.trial}: ${hasCheckpoint ? 'resuming from its checkpoint' : 'starting'}`);
-    const { summary } = await train(configFile, { resume: hasCheckpoint ? runDir : undefined, overwrite: !hasCheckpoint && existsSync(runDir), progress: 'none', log: () => {} });
+    const { summary } = await train(configFile, { resume: hasCheckpoint ? runDir : undefined, overwrite: !hasCheckpoint && existsSync(runDir), progress: 'none', log: () => {}, resolvedConfig: true });
     options.log(`trial ${payload.sweep}/${payload.trial}: ${summary.status} at step ${summary.steps}`);
     return { kind: 'trial', summary, runDir, worker: { host, backend: summary.backend, wallMs: performance.now() - started } };
   };

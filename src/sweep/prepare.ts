@@ -41,6 +41,8 @@ export interface SweepOptions {
   dir?: string;
   shard?: Shard;
   metric?: string;
+  /** Trials go to a work queue: their directories are the workers' to lock and check, not this process's. */
+  queue?: boolean;
 }
 
 export interface PreparedSweep {
@@ -124,8 +126,8 @@ export async function prepareSweep(configFile: string, options: SweepOptions): P
     // A trial directory another process is writing (a sweep still running), or one holding what
     // lion-train did not write, stops the whole sweep before anything runs.
     try {
-      checkNotLocked(runDir);
-      checkRunDirectory(runDir, state === 'resumable' ? 'resume' : state === 'absent' ? 'new' : 'overwrite');
+      if (!options.queue) checkNotLocked(runDir);
+      if (!options.queue) checkRunDirectory(runDir, state === 'resumable' ? 'resume' : state === 'absent' ? 'new' : 'overwrite');
     } catch (error) {
       if (!(error instanceof UserError)) throw error;
       problems.push({ where: `trial ${trial.name}`, path: '', message: error.message });

@@ -195,7 +195,8 @@ export function readCheckpoint(dir: string, run?: RunExpectation): LoadedCheckpo
     try {
       tensors[file] = readSafetensorsFile(path).tensors;
     } catch (error) {
-      throw new CheckpointMismatch(`${file}: ${(error as Error).message}`);
+      // The reader names the file by its full path; the checkpoint's own name for it is enough here.
+      throw new CheckpointMismatch(`${file}: ${(error as Error).message.replace(`${path}: `, '')}`);
     }
   }
   if (run) {

@@ -22,10 +22,12 @@ import { configMetricProblems, runMetrics } from './run-metrics.js';
 /**
  * Every problem found from the config alone: the families' own checks, metric names the run would
  * never measure (run-metrics.ts) and written settings it would ignore (ineffective-settings.ts).
+ * `resolved`: the config is a run directory's own config.yaml (every default written out, and checked
+ * when the run began): only the families' checks apply.
  */
-export async function staticProblems(loaded: LoadedConfig): Promise<ConfigProblem[]> {
+export async function staticProblems(loaded: LoadedConfig, options: { resolved?: boolean } = {}): Promise<ConfigProblem[]> {
   const report = await checkComponents(loaded);
-  if (report.problems.length > 0) return report.problems;
+  if (report.problems.length > 0 || options.resolved) return report.problems;
   const metrics = runMetrics(loaded.config, await dataFamilyFor(loaded.config.data));
   return [...configMetricProblems(loaded, metrics), ...ineffectiveSettings(loaded, metrics)];
 }

@@ -28,6 +28,8 @@ export interface TrainOptions {
   set?: string[];
   /** Folders the config may load model/data modules from besides its own folder tree (--allow-module). */
   allowModule?: string[];
+  /** The config file is a resolved config (every default written out, as a run's config.yaml or a queue job's): only the model and data families' checks apply. */
+  resolvedConfig?: boolean;
   /** Replace an existing run directory. */
   overwrite?: boolean;
   /** Continue a run: true for the config's own run directory, or the directory to continue (its config.yaml is the base). */
@@ -53,7 +55,7 @@ export async function train(configFile: string | undefined, options: TrainOption
   const log = options.log ?? ((line: string) => process.stderr.write(`${line}\n`));
   // What to run: a fresh config, or a run directory to continue (its own config.yaml is the base).
   const { loaded, resumeDir, base } = chooseRun(configFile, options);
-  const problems = await staticProblems(loaded);
+  const problems = await staticProblems(loaded, { resolved: options.resolvedConfig === true || (configFile === undefined && resumeDir !== undefined) });
   if (problems.length > 0) throw new ConfigError(problems);
   for (const hint of loaded.hints) log(hint);
   const { config } = loaded;

@@ -80,7 +80,7 @@ describe('tensors that do not fit the model or optimizer make the checkpoint unu
     [
       'a shape that disagrees with its byte length',
       (d) => rewriteTensors(ck(d), 'model.safetensors', (ts) => ts.map((t) => (t.name === 'layers.0.kernel' ? { ...t, shape: [16, 31] } : t))),
-      'model.safetensors: safetensors tensor layers.0.kernel has 2048 bytes, but its shape [16,31] of F32 needs 1984',
+      'model.safetensors: safetensors tensor "layers.0.kernel": shape [16, 31] of F32 takes 1984 bytes, its data_offsets 2048',
     ],
     [
       'an optimizer step counter that disagrees with the step',
@@ -156,7 +156,7 @@ describe('export never writes an invalid or non-finite file', () => {
     [
       'a shape that disagrees with its byte length',
       (d) => rewriteTensors(d, 'model.safetensors', (ts) => ts.map((t) => (t.name === 'layers.0.kernel' ? { ...t, shape: [16, 33] } : t))),
-      'model.safetensors: safetensors tensor layers.0.kernel has 2048 bytes, but its shape [16,33] of F32 needs 2112',
+      'model.safetensors: safetensors tensor "layers.0.kernel": shape [16, 33] of F32 takes 2112 bytes, its data_offsets 2048',
     ],
     ['a NaN parameter', (d) => rewriteTensors(d, 'model.safetensors', (ts) => ts.map((t) => (t.name === 'head.bias' ? { ...t, data: new Float32Array([0, NaN, 0, 0]) } : t))), 'parameter head.bias is not finite (NaN or Inf)'],
     ['a tensor that runs past the end', (d) => writeRawTensorFile(d, 'model.safetensors', encodeSafetensors([{ name: 'x', shape: [4], data: new Float32Array(4) }]).subarray(0, 30)), 'model.safetensors:'],

@@ -48,7 +48,7 @@ export const sweepCommand: CommandModule<GlobalArgs, Args> = {
   handler: async (args) => {
     const { prepareSweep } = await import('../../sweep/prepare.js');
     const shard = args.shard === undefined ? undefined : parseShard(args.shard);
-    const sweep = await prepareSweep(args.config, { set: args.set, allowModule: args['allow-module'], grid: args.grid, paired: args.paired, dir: args.dir, shard, metric: args.metric });
+    const sweep = await prepareSweep(args.config, { set: args.set, allowModule: args['allow-module'], grid: args.grid, paired: args.paired, dir: args.dir, shard, metric: args.metric, queue: args.queue !== undefined });
     const say = args.quiet ? () => {} : err;
     const shown = displayPath(sweep.dir);
     const sliceText = shard ? `shard ${shard.index}/${shard.count}: ${sweep.jobs.length + sweep.skipped.length} of ${count(sweep.trials.length, 'trial')}` : count(sweep.trials.length, 'trial');
