@@ -98,7 +98,8 @@ export async function train(configFile: string | undefined, options: TrainOption
     if (resumeDir && resumeFrom) {
       const finished = alreadyComplete(resumeFrom.state, plan);
       const summary = finished ? readSummary(runPaths(resumeDir).summary) : undefined;
-      if (finished && summary) {
+      // A run stopped in its final evaluation (interrupted at its last step) goes on: the loop evaluates.
+      if (finished && summary && summary.status !== 'interrupted') {
         log(`${resumeDir} is already complete at step ${resumeFrom.state.step} (${finished}); nothing to do (raise train.steps or train.epochs to continue it)`);
         return { summary: completeSummary(runPaths(resumeDir), summary, resumeFrom.state, finished), runDir: resumeDir, alreadyComplete: true };
       }

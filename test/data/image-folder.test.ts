@@ -144,7 +144,7 @@ describe('image-folder data', () => {
     folder('cli', files);
     const file = join(work.path, 'cli/run.yaml');
     writeFileSync(file, `model:\n  name: cnn\ndata:\n  name: image-folder\n  path: ./shapes\n  size: [8, 8]\n  channels: 1\ntrain:\n  steps: 6\n  batchSize: 8\n  backend: cpu\noutput:\n  dir: ${join(work.path, 'cli/run')}\n`);
-    const result = await runCliAsync(['train', file, '--quiet']);
+    const result = await runCliAsync(['train', file]);
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout).toContain('completed 6 steps');
     writeFileSync(join(work.path, 'cli/shapes/dark/zz.jpg'), Buffer.from([0xff, 0xd8, 0xff, 0xe0, 0, 16, 1, 2]));
