@@ -67,7 +67,7 @@ async function tryBackend(name: Concrete, importModule: ModuleImporter, requeste
     if (found.adapter === null) return { failure: `webgpu: no WebGPU adapter (${found.why})`, noAdapter: true };
     adapter = found.adapter;
     if (requested === 'auto' && adapter.fallback) {
-      return { failure: `webgpu: only a software adapter (${describeAdapter(adapter)}): auto takes a hardware GPU only; train.backend: webgpu uses it` };
+      return { failure: `webgpu: only a software adapter (${describeAdapter(adapter)}): auto takes a hardware GPU only, train.backend: webgpu uses it` };
     }
   }
   try {
@@ -148,7 +148,12 @@ function summariseFailure(reason: string): string {
     const [, name, pkg, error] = load;
     return MISSING_PACKAGE.test(error) ? `${name}: ${pkg} not installed` : `${name}: ${pkg} failed to load: ${shorten(error)}`;
   }
-  return shorten(reason);
+  // The why matters more than the adapter's or driver's long name: parenthesised details go first.
+  if (reason.length <= REASON_CHARS) return reason;
+  // `name: what (long details): why` keeps `name: what: why`.
+  const detailed = /^(\w+: [^(]*?) \(.*\)(: .*)$/s.exec(reason);
+  const stripped = detailed ? `${detailed[1]}${detailed[2]}` : reason;
+  return stripped.length <= 120 ? stripped : shorten(stripped);
 }
 
 function shorten(text: string): string {

@@ -56,7 +56,7 @@ describe('lion-train train --set train.backend=webgpu', () => {
   it('auto passes a software adapter over, saying why, and trains on wasm', async () => {
     const result = await runCliAsync(train('auto', 'train.backend=auto', 'train.steps=2'), { env });
     expect(result.code, result.stderr).toBe(0);
-    expect(result.stdout + result.stderr).toMatch(/^backend: wasm \(auto; passed over: gpu: .*; webgpu: only a software adapter \(.+\): auto takes a hardware GPU only; train\.backend: webgpu uses it; node: .*\)$/m);
+    expect(result.stdout + result.stderr).toMatch(/^backend: wasm \(auto; passed over: gpu: .*; webgpu: only a software adapter: auto takes a hardware GPU only, train\.backend: webgpu uses it; node: .*\)$/m);
   });
 
   it('with no adapter, exits 2 saying what was found and how to get one', async () => {
