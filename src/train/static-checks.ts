@@ -26,10 +26,15 @@ import { configMetricProblems, runMetrics } from './run-metrics.js';
  * when the run began): only the families' checks apply.
  */
 export async function staticProblems(loaded: LoadedConfig, options: { resolved?: boolean } = {}): Promise<ConfigProblem[]> {
+  return (await staticReport(loaded, options)).problems;
+}
+
+/** staticProblems with the notes and the module list of checkComponents (what `validate` prints). */
+export async function staticReport(loaded: LoadedConfig, options: { resolved?: boolean } = {}): Promise<ComponentReport> {
   const report = await checkComponents(loaded);
-  if (report.problems.length > 0 || options.resolved) return report.problems;
+  if (report.problems.length > 0 || options.resolved) return report;
   const metrics = runMetrics(loaded.config, await dataFamilyFor(loaded.config.data));
-  return [...configMetricProblems(loaded, metrics), ...ineffectiveSettings(loaded, metrics)];
+  return { ...report, problems: [...configMetricProblems(loaded, metrics), ...ineffectiveSettings(loaded, metrics)] };
 }
 
 /**

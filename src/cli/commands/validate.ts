@@ -15,14 +15,14 @@ export const validateCommand: CommandModule<GlobalArgs, Args> = {
   describe: 'Check config files against the schema; list the modules each would load; print ok for each valid one, every problem otherwise',
   builder: (y) => y.positional('configs', { type: 'string', array: true, demandOption: true, describe: 'YAML config files' }) as never,
   handler: async (args) => {
-    const { checkComponents } = await import('../../train/static-checks.js');
+    const { staticReport } = await import('../../train/static-checks.js');
     let failed = false;
     for (const file of args.configs) {
       try {
         const loaded = loadConfig(file, { set: args.set, allowModule: args['allow-module'] });
         // A module runs code when loaded: say which ones before loading them.
         for (const { section, path } of modulesOf(loaded.config as unknown as Record<string, unknown>)) out(`${loaded.file}: loads ${section} module ${displayPath(path)}`);
-        const { problems, notes } = await checkComponents(loaded);
+        const { problems, notes } = await staticReport(loaded);
         if (problems.length > 0) throw new ConfigError(problems);
         if (args.quiet) continue;
         out(`${loaded.file}: ok`);
