@@ -17,7 +17,8 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../atomic-write.js';
-import { configToYaml, loadConfig } from '../config/index.js';
+import { ConfigError, configToYaml, loadConfig } from '../config/index.js';
+import { checkComponents, staticProblems } from '../train/static-checks.js';
 import type { RunConfig } from '../config/types.generated.js';
 import { EXIT, UserError } from '../errors.js';
 import { createEvaluator, type Evaluator } from '../evaluate/pool.js';
@@ -78,6 +79,8 @@ export async function evolve(configFile: string | undefined, options: EvolveOpti
   const set = options.set ?? [];
   const loaded = loadConfig(file, { set });
   const settings = searchSettings(loaded.config, loaded.file, set);
+  const problems = await staticProblems(loaded, { resolved: resumeDir !== undefined });
+  if (problems.length > 0) throw new ConfigError(problems);
   const dir = resumeDir ?? resolve(options.dir ?? join(loaded.config.output.root, `${loaded.config.name}-evolve`));
   if (!resumeDir) prepareDirectory(dir, options.overwrite === true);
   writeFileAtomic(join(dir, 'evolve.yaml'), configToYaml(savedConfig(loaded.config, settings)));
@@ -265,10 +268,22 @@ function fitnessOf(outcome: ProxyOutcome, metric: string): Trained {
 }
 
 /** Trains `program` on `stage`; a config the program makes invalid is a failed candidate, not an error. */
+/**
+ * A stage's config with `set` on top, checked as `train` checks it; a model or data module's option
+ * defaults are filled in by that check.
+ * @throws ConfigError with the problems found.
+ */
+async function stageConfig(stage: Stage, set: string[]): Promise<RunConfig> {
+  const loaded = loadConfig(stage.file, { set: [...stage.set, ...set] });
+  const { problems } = await checkComponents(loaded);
+  if (problems.length > 0) throw new ConfigError(problems);
+  return loaded.config;
+}
+
 async function trainProgram(stage: Stage, program: Program, settings: SearchSettings, evaluator: Evaluator, key: string): Promise<Trained> {
   let config: RunConfig;
   try {
-    config = loadConfig(stage.file, { set: [...stage.set, ...programOverrides(program)] }).config;
+    config = await stageConfig(stage, programOverrides(program));
   } catch (error) {
     return { fitness: null, failure: `invalid config: ${(error as Error).message.split('\n')[0]}`, wallMs: 0 };
   }
@@ -276,7 +291,7 @@ async function trainProgram(stage: Stage, program: Program, settings: SearchSett
 }
 
 async function trainBuiltIn(stage: Stage, optimizer: string, settings: SearchSettings, evaluator: Evaluator): Promise<Trained> {
-  const config = loadConfig(stage.file, { set: [...stage.set, `optimizer.name=${optimizer}`] }).config;
+  const config = await stageConfig(stage, [`optimizer.name=${optimizer}`]);
   return fitnessOf(await evaluator.evaluate(config, null, `${stage.name}-${optimizer}`), settings.metric);
 }
 
