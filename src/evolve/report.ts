@@ -4,10 +4,12 @@
  * and restarts marked; cache hit rate and speed; the funnel table (each promoted program against the seed
  * and the built-in baselines at each stage); the best programs' text, simplified.
  */
-import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { existsSync, mkdirSync } from 'node:fs';
+import { readInputText } from '../files/input-file.js';
 import { join } from 'node:path';
 import type { TopLevelSpec } from 'vega-lite';
 import { writeFileAtomic } from '../atomic-write.js';
+import { renderSvgs } from '../telemetry/charts.js';
 import { EVOLVE_MARKER, readHistory, type HistoryRecord } from './history.js';
 import type { EvolveSummary, FunnelTable } from './results.js';
 import { simplifiedText } from './results.js';
@@ -83,17 +85,11 @@ export function funnelRows(funnel: FunnelTable): { headers: string[]; rows: stri
 export async function writeSearchReport(dir: string, outDir: string): Promise<{ charts: number; candidates: number }> {
   const summaryPath = join(dir, 'summary.json');
   if (!existsSync(summaryPath)) throw new Error(`${dir} has no summary.json yet (the search has not finished a session)`);
-  const summary = JSON.parse(readFileSync(summaryPath, 'utf8')) as EvolveSummary;
-  const funnel = JSON.parse(readFileSync(join(dir, 'funnel.json'), 'utf8')) as FunnelTable;
+  const summary = JSON.parse(readInputText(summaryPath)) as EvolveSummary;
+  const funnel = JSON.parse(readInputText(join(dir, 'funnel.json'))) as FunnelTable;
   const records = readHistory(join(dir, 'history.jsonl'));
   const charts = searchCharts(records, summary);
-  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
-  const svgs: string[] = [];
-  for (const chart of charts) {
-    const view = new vega.View(vega.parse(vegaLite.compile(chart.spec).spec), { renderer: 'none' });
-    svgs.push(await view.toSVG());
-    view.finalize();
-  }
+  const svgs = await renderSvgs(charts.map((chart) => chart.spec));
   const table = funnelRows(funnel);
   const facts = [
     `${summary.candidates} candidates`,

@@ -14,7 +14,8 @@
  * with `--jobs 1` the resumed search asks exactly the candidates the uninterrupted one would have.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { readInputText } from '../files/input-file.js';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../atomic-write.js';
 import { ConfigError, configToYaml, loadConfig } from '../config/index.js';
@@ -86,12 +87,12 @@ export async function evolve(configFile: string | undefined, options: EvolveOpti
   writeFileAtomic(join(dir, 'evolve.yaml'), configToYaml(savedConfig(loaded.config, settings)));
   log(`search directory: ${dir}`);
 
-  const searchId = readFileSync(join(dir, EVOLVE_MARKER), 'utf8').match(/search ([0-9a-f]+)/)?.[1] ?? 'search';
+  const searchId = readInputText(join(dir, EVOLVE_MARKER)).match(/search ([0-9a-f]+)/)?.[1] ?? 'search';
   const evaluator = options.evaluator ?? (options.queue ? await queueEvaluator(options.queue, searchId, options.jobs ?? 1) : createEvaluator(options.jobs ?? 1));
   const progress = new SearchProgress(options.progress ?? 'auto', settings, log);
   try {
     const funnelPath = join(dir, 'funnel.json');
-    const funnel: FunnelTable = existsSync(funnelPath) ? (JSON.parse(readFileSync(funnelPath, 'utf8')) as FunnelTable) : { metric: settings.metric, stages: [] };
+    const funnel: FunnelTable = existsSync(funnelPath) ? (JSON.parse(readInputText(funnelPath)) as FunnelTable) : { metric: settings.metric, stages: [] };
     const saveFunnel = () => writeJsonAtomic(funnelPath, funnel);
     const proxy = settings.stages[0];
 

@@ -2,7 +2,9 @@
  * The `evolve:` section of a config, turned into what the search needs: the algorithm's settings, the
  * mutation settings, the fitness direction, the seed program and the stages of the funnel.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { readInputText } from '../files/input-file.js';
 import { dirname, resolve } from 'node:path';
 import type { EvolveConfig, RunConfig } from '../config/types.generated.js';
 import { EXIT, UserError } from '../errors.js';
@@ -89,7 +91,7 @@ function seedProgram(nameOrPath: string, base: string, file: string): SearchSett
   const shipped = new URL(`${nameOrPath}.opt`, SHIPPED_PROGRAMS);
   const path = /^[a-z0-9-]+$/.test(nameOrPath) && existsSync(shipped) ? shipped : resolve(base, nameOrPath);
   if (!existsSync(path)) throw new UserError(`${file} evolve.seedProgram: ${nameOrPath} is neither a shipped program nor a file`, EXIT.usage);
-  const text = readFileSync(path, 'utf8');
+  const text = readInputText(typeof path === 'string' ? path : fileURLToPath(path));
   let program: Program;
   try {
     program = parseProgram(text);

@@ -181,3 +181,15 @@ export function buildCharts(runs: readonly RunData[], labels: readonly string[])
   }
   return charts;
 }
+
+/** Renders vega-lite specs to SVG strings in Node (vega and vega-lite load here, on first use). */
+export async function renderSvgs(specs: readonly TopLevelSpec[]): Promise<string[]> {
+  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
+  const svgs: string[] = [];
+  for (const spec of specs) {
+    const view = new vega.View(vega.parse(vegaLite.compile(spec).spec), { renderer: 'none' });
+    svgs.push(await view.toSVG());
+    view.finalize();
+  }
+  return svgs;
+}

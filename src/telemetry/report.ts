@@ -6,7 +6,7 @@
  */
 import { join } from 'node:path';
 import { makeDirectory, writeFileAtomic } from '../atomic-write.js';
-import { buildCharts, runColours, type Chart } from './charts.js';
+import { buildCharts, renderSvgs, runColours, type Chart } from './charts.js';
 import { displayPath, findRunDirs, readRun, runLabels, type RunData } from './run-reader.js';
 import { formatBytes, formatNumber, formatPercent, formatSeconds, markdownTable, type Table } from './table.js';
 
@@ -148,13 +148,7 @@ export async function buildReport(paths: readonly string[], options: ReportOptio
   const labels = runLabels(runs);
   const charts = buildCharts(runs, labels);
   const colours = runColours(labels);
-  const [vega, vegaLite] = await Promise.all([import('vega'), import('vega-lite')]);
-  const svgs: string[] = [];
-  for (const chart of charts) {
-    const view = new vega.View(vega.parse(vegaLite.compile(chart.spec).spec), { renderer: 'none' });
-    svgs.push(await view.toSVG());
-    view.finalize();
-  }
+  const svgs = await renderSvgs(charts.map((chart) => chart.spec));
   const title = options.title ?? (runs.length === 1 ? `Run ${runs[0].summary.name}` : `${runs.length} runs`);
   const table = metricsTable(runs, labels, cwd);
   const generated = (options.now ?? new Date()).toISOString().replace(/\.\d+Z$/, 'Z');

@@ -33,3 +33,9 @@ export interface RunSummary {
 export function writeSummary(path: string, summary: RunSummary): void {
   writeJsonAtomic(path, summary);
 }
+
+/** The summary's totals from the running sums a checkpoint keeps: rates per second of training time. */
+export function summaryTotals(totals: { examples: number; flops: number; trainSeconds: number; wallSeconds: number }): RunSummary['totals'] {
+  const perSecond = (value: number) => (totals.trainSeconds > 0 ? value / totals.trainSeconds : 0);
+  return { ...totals, examplesPerSecond: perSecond(totals.examples), gflopsPerSecond: perSecond(totals.flops) / 1e9 };
+}

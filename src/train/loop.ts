@@ -19,7 +19,7 @@ import { scheduledLearningRate } from '../optim/factory.js';
 import { Rng } from '../random.js';
 import { JsonlLog } from '../telemetry/jsonl.js';
 import type { Progress } from '../telemetry/progress.js';
-import { writeSummary, type RunStatus, type RunSummary, type SplitMetrics } from '../telemetry/summary.js';
+import { summaryTotals, writeSummary, type RunStatus, type RunSummary, type SplitMetrics } from '../telemetry/summary.js';
 import {
   checkpointMetricOf,
   nonFiniteTensor,
@@ -154,11 +154,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     epochs: sampler.epochProgress(),
     final,
     best: state.best,
-    totals: {
-      ...state.totals,
-      examplesPerSecond: state.totals.trainSeconds > 0 ? state.totals.examples / state.totals.trainSeconds : 0,
-      gflopsPerSecond: state.totals.trainSeconds > 0 ? state.totals.flops / state.totals.trainSeconds / 1e9 : 0,
-    },
+    totals: summaryTotals(state.totals),
     startedAt,
     finishedAt,
     configHash: options.configHash,

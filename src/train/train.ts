@@ -10,7 +10,7 @@ import { ConfigError, configToYaml, loadConfig, type LoadedConfig } from '../con
 import { EXIT, UserError } from '../errors.js';
 import { createProgress, type ProgressMode } from '../telemetry/progress.js';
 import { readJsonl } from '../telemetry/jsonl.js';
-import type { RunStatus, RunSummary } from '../telemetry/summary.js';
+import { summaryTotals, type RunStatus, type RunSummary } from '../telemetry/summary.js';
 import type { RunConfig } from '../config/types.generated.js';
 import { scheduledLearningRate } from '../optim/factory.js';
 import { listCheckpoints, newestValidCheckpoint, runExpectation, type LoadedCheckpoint, type TrainingState } from './checkpoint.js';
@@ -213,11 +213,7 @@ function completeSummary(paths: RunPaths, summary: RunSummary, state: TrainingSt
     steps: state.step,
     final,
     best: state.best,
-    totals: {
-      ...state.totals,
-      examplesPerSecond: state.totals.trainSeconds > 0 ? state.totals.examples / state.totals.trainSeconds : 0,
-      gflopsPerSecond: state.totals.trainSeconds > 0 ? state.totals.flops / state.totals.trainSeconds / 1e9 : 0,
-    },
+    totals: summaryTotals(state.totals),
     finishedAt: summary.finishedAt ?? new Date().toISOString(),
   };
   writeJsonAtomic(paths.summary, completed);
