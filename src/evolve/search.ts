@@ -14,7 +14,7 @@
  * with `--jobs 1` the resumed search asks exactly the candidates the uninterrupted one would have.
  */
 import { randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readdirSync, unlinkSync } from 'node:fs';
 import { readInputText } from '../files/input-file.js';
 import { join, resolve } from 'node:path';
 import { writeFileAtomic, writeJsonAtomic } from '../atomic-write.js';
@@ -213,6 +213,9 @@ async function queueEvaluator(url: string, searchId: string, jobs: number): Prom
   return new QueueEvaluator(url, searchId, jobs);
 }
 
+/** What a search directory holds: the only entries `--overwrite` removes. */
+const SEARCH_FILES = new Set([EVOLVE_MARKER, 'evolve.yaml', 'history.jsonl', 'funnel.json', 'summary.json', 'best.yaml', 'top.md']);
+
 /** A new (or empty) search directory, marked as lion-train's before anything else is written. */
 function prepareDirectory(dir: string, overwrite: boolean): void {
   if (existsSync(dir) && readdirSync(dir).length > 0) {
@@ -221,7 +224,13 @@ function prepareDirectory(dir: string, overwrite: boolean): void {
       const what = readdirSync(dir).slice(0, 3).join(', ');
       throw new UserError(`not replacing ${dir}: lion-train evolve did not make it (no ${EVOLVE_MARKER}; it holds ${what || 'nothing'})`, EXIT.usage);
     }
-    rmSync(dir, { recursive: true });
+    // Only what a search writes is removed, entry by entry; anything else in the way refuses the overwrite.
+    const foreign = readdirSync(dir).find((entry) => !SEARCH_FILES.has(entry) && !/^\..+\.\d+\.tmp$/.test(entry));
+    if (foreign !== undefined || lstatSync(dir).isSymbolicLink()) {
+      throw new UserError(`not replacing ${dir}: it holds ${foreign ?? 'a link'}, which lion-train evolve did not write; move it away first`, EXIT.usage);
+    }
+    for (const entry of readdirSync(dir)) if (entry !== EVOLVE_MARKER) unlinkSync(join(dir, entry));
+    unlinkSync(join(dir, EVOLVE_MARKER));
   }
   mkdirSync(dir, { recursive: true });
   writeFileAtomic(join(dir, EVOLVE_MARKER), `lion-train evolve search directory (format 1), search ${randomBytes(8).toString('hex')}\n`);
