@@ -36,7 +36,7 @@ import {
 import { evaluate, type EvalResult } from './evaluate.js';
 import type { Plan } from './plan.js';
 import type { RunPaths } from './run-dir.js';
-import { allocationFailure, isAllocationFailure } from './memory.js';
+import { allocationFailure, asAllocationFailure, isAllocationFailure } from './memory.js';
 import { takeDeviceError } from '../webgpu.js';
 import { readStepResultAsync, trainStepTensors, type StepResult } from './step.js';
 import { trainStepWithWorkers, WorkerFailure, type WorkerPool } from './workers/index.js';
@@ -183,9 +183,20 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     if (value !== undefined && improves(value, state.best?.value ?? null, bestMode)) state.best = { metric: ckpt.bestMetric, value, step: state.step };
   };
 
+  /** Evaluates one split; an allocation failure there is reported as such, with the step and the split. */
+  const evaluateSplit = async (split: 'validation' | 'test', stopped?: () => boolean): Promise<EvalResult | undefined> => {
+    const data = dataset[split];
+    if (!data) return undefined;
+    try {
+      return await evaluate(model, data, task, train.evalBatchSize, split === 'validation' ? train.evalExamples : null, stopped);
+    } catch (error) {
+      throw asAllocationFailure(error, state.step, `evaluating the ${split} split`);
+    }
+  };
+
   const validate = async () => {
     if (!dataset.validation) return;
-    recordValidation((await evaluate(model, dataset.validation, task, train.evalBatchSize, train.evalExamples))!);
+    recordValidation((await evaluateSplit('validation'))!);
   };
 
   const recordValidation = (result: EvalResult) => {
@@ -250,7 +261,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     try {
       saved = await saveCheckpoint(paths.checkpoints, model, optimizer, state);
     } catch (error) {
-      if (!(error instanceof NonFiniteState)) throw error;
+      if (!(error instanceof NonFiniteState)) throw asAllocationFailure(error, state.step, 'saving a checkpoint');
       diverge(error.tensor);
       return false;
     }
@@ -420,8 +431,8 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
   }
   if (status === 'completed') {
     const stopped = () => stop.signal !== null;
-    const validation = dataset.validation && lastValidationStep !== state.step ? await evaluate(model, dataset.validation, task, train.evalBatchSize, train.evalExamples, stopped) : undefined;
-    testResult = dataset.test && !stopped() ? await evaluate(model, dataset.test, task, train.evalBatchSize, null, stopped) : undefined;
+    const validation = lastValidationStep !== state.step ? await evaluateSplit('validation', stopped) : undefined;
+    testResult = !stopped() ? await evaluateSplit('test', stopped) : undefined;
     if (stopped()) {
       status = 'interrupted';
       reason = stop.signal!;

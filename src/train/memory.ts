@@ -7,6 +7,9 @@
  *   + activations of one micro-batch (batchSize / accumulationSteps examples) · 3 (`ACTIVATION_COPIES`: the
  *   forward values the tape keeps, and the backward pass's gradients and temporaries, alive until the step ends);
  *   each extra worker thread adds its own weights, gradients and micro-batch activations.
+ * Evaluation holds parameters and optimizer state, plus the forward values of one evaluation batch
+ * (min(train.evalBatchSize, the largest evaluated split) examples, `EVAL_ACTIVATION_COPIES`: no tape, no
+ * gradients); with the default evalBatchSize of 1000 it is often the larger of the two peaks, and both are checked.
  * Optimizer slots: Lion 1 (momentum), AdamW 2 (first and second moments), Adafactor 1 with beta1 else ~0
  * (its factored second moment is rows + columns per matrix).
  * Limits: wasm addresses at most 4 GiB (32-bit memory); on wasm, cpu and node the tensors live in this process,
@@ -27,6 +30,9 @@ export const WASM_ADDRESS_SPACE = 4 * 1024 ** 3;
  */
 export const ACTIVATION_COPIES = 3;
 
+/** Forward values alive per activation while one evaluation batch is measured (no tape: only the forward pass). */
+export const EVAL_ACTIVATION_COPIES = 1;
+
 export interface MemoryEstimate {
   /** Bytes of each part. */
   parameters: number;
@@ -39,6 +45,12 @@ export interface MemoryEstimate {
   workers: number;
   total: number;
   microBatch: number;
+  /** Examples in one evaluation batch (0: nothing is evaluated). */
+  evalBatch: number;
+  /** Forward values of one evaluation batch. */
+  evalActivations: number;
+  /** The peak while evaluating: parameters, optimizer state and `evalActivations`. */
+  evaluation: number;
 }
 
 /** Optimizer state values per parameter. */
@@ -49,8 +61,11 @@ export function optimizerSlots(optimizer: RunConfig['optimizer']): number {
   return beta1 !== null && beta1 !== undefined ? 1 : 0.01;
 }
 
-/** The run's memory in bytes from its model's analytic memory (see the module comment for the formula). */
-export function estimateRunMemory(config: RunConfig, model: ModelMemory): MemoryEstimate {
+/**
+ * The run's memory in bytes from its model's analytic memory (see the module comment for the formula).
+ * `evalBatch`: examples in one evaluation batch (0 when the run evaluates nothing).
+ */
+export function estimateRunMemory(config: RunConfig, model: ModelMemory, evalBatch = 0): MemoryEstimate {
   const { batchSize, accumulationSteps, workers } = config.train;
   const microBatch = Math.ceil(batchSize / accumulationSteps);
   const p = 4 * model.parameters;
@@ -60,6 +75,7 @@ export function estimateRunMemory(config: RunConfig, model: ModelMemory): Memory
   const updateBuffers = p * (accumulationSteps > 1 ? 2 : 1);
   const activations = ACTIVATION_COPIES * 4 * model.activationsPerExample * microBatch;
   const extraWorkers = (Math.max(1, workers) - 1) * (parameters + gradients + activations);
+  const evalActivations = EVAL_ACTIVATION_COPIES * 4 * model.activationsPerExample * evalBatch;
   return {
     parameters,
     gradients,
@@ -69,6 +85,9 @@ export function estimateRunMemory(config: RunConfig, model: ModelMemory): Memory
     workers: extraWorkers,
     total: parameters + gradients + optimizerState + updateBuffers + activations + extraWorkers,
     microBatch,
+    evalBatch,
+    evalActivations,
+    evaluation: evalBatch > 0 ? parameters + optimizerState + evalActivations : 0,
   };
 }
 
@@ -119,18 +138,31 @@ export function describeEstimate(e: MemoryEstimate): string {
   return `${formatBytes(e.total)} (${parts.join(', ')})`;
 }
 
+/** The one-line summary of the evaluation peak: "5.2 GiB (parameters 1.0 GiB, …)". */
+function describeEvaluation(e: MemoryEstimate): string {
+  const parts = [`parameters ${formatBytes(e.parameters)}`, `optimizer state ${formatBytes(e.optimizerState)}`, `activations of a ${e.evalBatch}-example evaluation batch ${formatBytes(e.evalActivations)}`];
+  return `${formatBytes(e.evaluation)} (${parts.join(', ')})`;
+}
+
 /**
- * Refuses a run whose estimate passes a limit of its backend.
+ * Refuses a run whose training step or evaluation passes a limit of its backend. `evalBatch`: examples in one
+ * evaluation batch, min(train.evalBatchSize, the largest evaluated split); 0 when nothing is evaluated.
  * @throws UserError (exit 2) with the estimate, the limit and what to change.
  */
-export function checkMemory(config: RunConfig, model: ModelMemory, backend: string, available = availableMemory()): MemoryEstimate {
-  const estimate = estimateRunMemory(config, model);
-  const limit = memoryLimits(backend, available).find((l) => estimate.total > l.bytes);
+export function checkMemory(config: RunConfig, model: ModelMemory, backend: string, available = availableMemory(), evalBatch = 0): MemoryEstimate {
+  const estimate = estimateRunMemory(config, model, evalBatch);
+  const limits = memoryLimits(backend, available);
+  const limit = limits.find((l) => estimate.total > l.bytes);
   if (limit) {
     throw new UserError(
       `this run needs about ${describeEstimate(estimate)}, more than ${limit.what} (${formatBytes(limit.bytes)}); ${advice(config, estimate)}`,
       EXIT.usage,
     );
+  }
+  const evalLimit = limits.find((l) => estimate.evaluation > l.bytes);
+  if (evalLimit) {
+    const fix = estimate.evalActivations >= estimate.parameters + estimate.optimizerState ? `lower train.evalBatchSize (${config.train.evalBatchSize})` : advice(config, estimate);
+    throw new UserError(`evaluating this run needs about ${describeEvaluation(estimate)}, more than ${evalLimit.what} (${formatBytes(evalLimit.bytes)}); ${fix}`, EXIT.usage);
   }
   return estimate;
 }
@@ -141,8 +173,18 @@ export function isAllocationFailure(error: unknown): boolean {
   return /memory access out of bounds|Array buffer allocation failed|Out of memory|Cannot allocate|Aborted\(OOM\)|Invalid typed array length|Invalid array buffer length|Could not allocate|failed to grow/i.test(message);
 }
 
-/** The one-line error for an allocation failure at `step` (exit 1). */
-export function allocationFailure(error: unknown, step: number): UserError {
+/**
+ * The one-line error for an allocation failure at `step` (exit 1); `during` names the phase when it was not the
+ * training step itself ("evaluating the validation split", "saving a checkpoint").
+ */
+export function allocationFailure(error: unknown, step: number, during?: string): UserError {
   const first = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-  return new UserError(`out of memory at step ${step}: the backend could not allocate a tensor (${first}); lower train.batchSize or the model's size`, EXIT.failed);
+  const where = during ? `at step ${step} while ${during}` : `at step ${step}`;
+  const advice = during?.startsWith('evaluating') ? "lower train.evalBatchSize or the model's size" : "lower train.batchSize or the model's size";
+  return new UserError(`out of memory ${where}: the backend could not allocate a tensor (${first}); ${advice}`, EXIT.failed);
+}
+
+/** `error` as the one-line allocation failure when it is one (see `allocationFailure`), else unchanged. */
+export function asAllocationFailure(error: unknown, step: number, during?: string): unknown {
+  return !(error instanceof UserError) && isAllocationFailure(error) ? allocationFailure(error, step, during) : error;
 }

@@ -22,6 +22,7 @@ import { acquireRunLock, checkNotLocked, type RunLock } from './run-lock.js';
 import { staticProblems } from './static-checks.js';
 import { startWorkers, type WorkerPool } from './workers/index.js';
 import { readInputText } from '../files/input-file.js';
+import { asAllocationFailure } from './memory.js';
 
 export interface TrainOptions {
   /** `key.path=value` overrides, as on the command line. */
@@ -85,6 +86,7 @@ export async function train(configFile: string | undefined, options: TrainOption
   // (process.exit on a second Ctrl-C) writes it with its own status and reason.
   const live: LiveRun = {};
   let ended = false;
+  let failed = false;
   const onForcedExit = () => {
     if (!ended && paths) writeEndSummary(paths.summary, live, 'interrupted', `${stop.signal ?? 'exit'}: quit at once, without a checkpoint`, log);
   };
@@ -120,15 +122,23 @@ export async function train(configFile: string | undefined, options: TrainOption
     const summary = await runLoop(plan, { paths, progress, configHash: configHash(config), resumeFrom, stop, pauseAtStep: options.pauseAtStep, workers, live });
     ended = true;
     return { summary, runDir: paths.dir };
-  } catch (error) {
+  } catch (thrown) {
     ended = true;
+    // Wherever else the backend runs out (building the model, restoring, the final checks), one line names it.
+    const error = asAllocationFailure(thrown, live.summary?.().steps ?? 0, 'preparing, restoring or checking the model');
     if (paths) writeEndSummary(paths.summary, live, 'failed', (error instanceof Error ? error.message : String(error)).split('\n')[0], log);
+    failed = true;
     throw error;
   } finally {
     process.off('exit', onForcedExit);
     // Worker threads end with the run, whichever way it ends (a live thread would keep the process up).
     await workers?.close();
-    disposePlan(plan);
+    try {
+      disposePlan(plan);
+    } catch (disposeError) {
+      // After an allocation failure wasm's heap is unusable and freeing throws too: the first error says why.
+      if (!failed) throw disposeError;
+    }
     lock?.release();
   }
 }

@@ -1,4 +1,4 @@
-import { existsSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasStackTrace, runCliAsync, tempDir } from '../helpers/cli.js';
@@ -37,5 +37,30 @@ describe('a config that cannot fit', () => {
     expect(result.code).toBe(2);
     expect(hasStackTrace(result.stderr)).toBe(false);
     expect(existsSync(join(dir.path, 'out', 'checkpoints'))).toBe(false);
+  });
+});
+
+describe('an evaluation that cannot fit', () => {
+  it('is refused before the run when the model family can estimate it: exit 2, naming train.evalBatchSize', async () => {
+    const yaml = `model:\n  name: mlp\n  hidden: [65536]\ndata:\n  name: synthetic\n  inputShape: [2]\n  classes: 2\n  trainExamples: 64\n  testExamples: 20000\n${OPTIMIZER}train:\n  steps: 2\n  batchSize: 8\n  evalBatchSize: 20000\n  backend: wasm\noutput:\n  dir: eval-out\n`;
+    writeFileSync(join(dir.path, 'eval.yaml'), yaml);
+    const result = await runCliAsync(['train', 'eval.yaml'], { cwd: dir.path });
+    const last = result.stderr.trim().split('\n').pop()!;
+    expect(last).toMatch(/^lion-train: evaluating this run needs about [\d.]+ GiB \(parameters [\d.]+ MiB, optimizer state [\d.]+ MiB, activations of a 20000-example evaluation batch [\d.]+ GiB\), more than /);
+    expect(last).toMatch(/; lower train\.evalBatchSize \(20000\)$/);
+    expect(result.code).toBe(2);
+    expect(existsSync(join(dir.path, 'eval-out'))).toBe(false);
+  });
+
+  it('fails at run time in one line naming the step and the split when nothing could estimate it (a layers model)', async () => {
+    const root = join(dir.path, 'runs');
+    const result = await runCliAsync(['train', 'test/fixtures/plugins/wide-eval.yaml', '--set', `output.root=${root}`]);
+    const last = result.stderr.trim().split('\n').pop()!;
+    expect(last).toBe("lion-train: out of memory at step 2 while evaluating the test split: the backend could not allocate a tensor (memory access out of bounds); lower train.evalBatchSize or the model's size");
+    expect(result.code).toBe(1);
+    expect(hasStackTrace(result.stderr)).toBe(false);
+    const [run] = readdirSync(root);
+    const summary = JSON.parse(readFileSync(join(root, run, 'summary.json'), 'utf8'));
+    expect([summary.status, summary.steps, summary.reason]).toEqual(['failed', 2, last.slice('lion-train: '.length)]);
   });
 });

@@ -9,6 +9,7 @@ import { EXIT, UserError } from '../../src/errors.js';
 import { modelFamily } from '../../src/models/registry.js';
 import { allocationFailure, checkMemory, estimateRunMemory, isAllocationFailure, memoryLimits, WASM_ADDRESS_SPACE } from '../../src/train/memory.js';
 import { buildPlan, disposePlan } from '../../src/train/plan.js';
+import { evaluate } from '../../src/train/evaluate.js';
 import { trainStep } from '../../src/train/step.js';
 import { tempDir } from '../helpers/cli.js';
 
@@ -70,6 +71,31 @@ describe('memory estimate', () => {
     console.log(`${name}: estimate ${(estimate / 2 ** 20).toFixed(2)} MiB, measured peak ${(peak / 2 ** 20).toFixed(2)} MiB, ratio ${ratio.toFixed(2)}`);
     expect(ratio).toBeGreaterThan(0.5);
     expect(ratio).toBeLessThan(2);
+  });
+
+  // The same factor for the evaluation peak: one batch's forward values on top of the parameters and state.
+  it.each(['mlp', 'cnn', 'vit', 'gpt'])('%s: the evaluation estimate within a factor 2 of the measured peak', async (name) => {
+    const c = config(name);
+    const plan = await buildPlan(c);
+    try {
+      const split = (plan.dataset.test ?? plan.dataset.validation)!;
+      const evalBatch = Math.min(64, split.size);
+      const info = await tf.profile(async () => {
+        await evaluate(plan.model, split, plan.task, evalBatch, evalBatch);
+      });
+      const memory = modelFamily(c.model.name!).memory!(c.model as never, plan.dataset.spec);
+      const estimate = estimateRunMemory(c, memory, evalBatch);
+      // peakBytes counts the bytes alive when profiling begins (the parameters). No optimizer step has run, so
+      // the state is not allocated yet: compare like with like.
+      const measured = info.peakBytes;
+      const expected = estimate.evaluation - estimate.optimizerState;
+      const ratio = measured / expected;
+      console.log(`${name}: evaluation estimate ${(expected / 2 ** 20).toFixed(2)} MiB, measured peak ${(measured / 2 ** 20).toFixed(2)} MiB, ratio ${ratio.toFixed(2)}`);
+      expect(ratio).toBeGreaterThan(0.5);
+      expect(ratio).toBeLessThan(2);
+    } finally {
+      disposePlan(plan);
+    }
   });
 
   it('counts optimizer state by optimizer, accumulation and worker threads', () => {
