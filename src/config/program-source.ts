@@ -4,7 +4,7 @@
  * the YAML file (`configs/x.yaml:12:14 optimizer.program line 3: …`) or in the program file
  * (`programs/x.opt:3:14 optimizer.programFile: …`).
  */
-import { readFileSync } from 'node:fs';
+import { InputFileError, readInputText } from '../files/input-file.js';
 import { dirname, resolve } from 'node:path';
 import { checkProgram, parseProgram, ProgramError, type ProgramProblem } from '../program/index.js';
 import { displayPath } from './extends.js';
@@ -40,7 +40,7 @@ export function inlineLocator(origin: Origin | undefined, fallback: string): (p:
     if (origin?.kind !== 'file') return { where: fallback, path, message: p.message };
     let lines: string[] = [];
     try {
-      lines = readFileSync(origin.file, 'utf8').split(/\r?\n/);
+      lines = readInputText(origin.file).split(/\r?\n/);
     } catch {
       return { where: fileWhere(origin.file, origin.line, origin.column), path, message: p.message };
     }
@@ -61,12 +61,12 @@ export function fileLocator(file: string): (p: ProgramProblem) => ConfigProblem 
   return (p) => ({ where: fileWhere(displayPath(file), p.line, p.column), path: 'optimizer.programFile', message: p.message });
 }
 
-/** Reads a program file, or a problem naming it. */
+/** Reads a program file (a regular file of at most 1 MiB), or a problem naming it. */
 export function readProgramFile(file: string): string | { message: string } {
   try {
-    return readFileSync(file, 'utf8');
+    return readInputText(file, { what: 'an optimizer program', maxBytes: 1024 * 1024 });
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    return { message: code === 'ENOENT' ? `no such file: ${displayPath(file)}` : `cannot read ${displayPath(file)} (${code ?? String(error)})` };
+    if (!(error instanceof InputFileError)) throw error;
+    return { message: error.reason === 'no such file' ? `no such file: ${displayPath(file)}` : `${displayPath(file)}: ${error.reason}` };
   }
 }

@@ -13,7 +13,8 @@
  * Every image is decoded once at load (so a bad file stops the run before training, naming the file);
  * the first `cacheMegabytes` of decoded images stay in memory, the rest are read again when a batch needs them.
  */
-import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, statSync } from 'node:fs';
+import { InputFileError, readInputFile } from '../files/input-file.js';
 import { extname, join, relative } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import jpeg from 'jpeg-js';
@@ -61,7 +62,8 @@ interface Rgba {
 }
 
 function decode(file: string): Rgba {
-  const bytes = readFileSync(file);
+  // A FIFO or device named like an image is refused, never read; no image file is larger than this.
+  const bytes = readInputFile(file, { what: 'an image', maxBytes: 256 * 1024 * 1024 });
   // By content, not by name: a .jpg that is really a PNG still decodes.
   if (bytes.length >= 8 && bytes.readUInt32BE(0) === 0x89504e47) {
     const png = PNG.sync.read(bytes);
@@ -156,6 +158,7 @@ export const imageFolder: DataFamily<ImageFolderDataConfig> = {
       try {
         return toExample(decode(file), channels, size);
       } catch (error) {
+        if (error instanceof InputFileError) throw error;
         throw new UserError(`${relative(process.cwd(), file) || file}: unreadable image: ${(error as Error).message.split('\n')[0]} (data.skipUnreadable: true skips such files)`, EXIT.failed);
       }
     };

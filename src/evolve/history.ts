@@ -4,7 +4,8 @@
  * `write` of the complete line on a file opened for appending, then `fsync`, before the next candidate is
  * recorded. A line torn by a crash (`kill -9` mid-write) is the last one and is ignored on reading.
  */
-import { closeSync, existsSync, fsyncSync, openSync, readFileSync, truncateSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, fsyncSync, openSync, truncateSync, writeSync } from 'node:fs';
+import { readInputFile, readInputText } from '../files/input-file.js';
 
 /** Written first into every search directory: `--overwrite` deletes only a directory that has it. */
 export const EVOLVE_MARKER = '.lion-train-evolve';
@@ -34,7 +35,7 @@ export class HistoryLog {
   /** Opens `path` for appending; a torn last line left by a crash is cut off first so the next record starts a line. */
   constructor(readonly path: string) {
     if (!existsSync(path)) return;
-    const text = readFileSync(path);
+    const text = readInputFile(path, { what: 'a search history' });
     if (text.length > 0 && text[text.length - 1] !== 0x0a) truncateSync(path, text.lastIndexOf(0x0a) + 1);
   }
 
@@ -55,7 +56,7 @@ export class HistoryLog {
  */
 export function readHistory(path: string): HistoryRecord[] {
   if (!existsSync(path)) return [];
-  const lines = readFileSync(path, 'utf8').split('\n');
+  const lines = readInputText(path, { what: 'a search history' }).split('\n');
   const records: HistoryRecord[] = [];
   for (let i = 0; i < lines.length; i++) {
     if (!lines[i].trim()) continue;

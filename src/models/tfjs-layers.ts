@@ -12,7 +12,9 @@
  * - Output: logits [batch, classes]; a final softmax activation is dropped (the loss applies log-softmax).
  * - Exact resume holds for models without random layers (Dropout in a Layers model draws unseeded numbers).
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync } from 'node:fs';
+import { readInputFile, readInputText } from '../files/input-file.js';
+import { DATA_LIMIT_HINT, dataMemoryLimit } from '../files/limits.js';
 import { dirname, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
 import type { LayersModelConfig } from '../config/types.generated.js';
@@ -26,7 +28,7 @@ interface ModelJson {
 }
 
 function readModelJson(path: string): ModelJson {
-  const json = JSON.parse(readFileSync(path, 'utf8')) as ModelJson;
+  const json = JSON.parse(readInputText(path, { what: 'a model.json' })) as ModelJson;
   if (!json || typeof json !== 'object' || !json.modelTopology || typeof json.modelTopology !== 'object') {
     throw new Error(`${path} has no modelTopology (expected a model.json written by tfjs model.save() or tensorflowjs_converter)`);
   }
@@ -38,7 +40,7 @@ export async function loadLayersModelFile(path: string): Promise<tf.LayersModel>
   const json = readModelJson(path);
   const artifacts: tf.io.ModelArtifacts = { modelTopology: json.modelTopology };
   if (json.weightsManifest && json.weightsManifest.length > 0) {
-    const buffers = json.weightsManifest.flatMap((group) => group.paths.map((p) => readFileSync(resolve(dirname(path), p))));
+    const buffers = json.weightsManifest.flatMap((group) => group.paths.map((p) => readInputFile(resolve(dirname(path), p), { what: 'model weights held in memory', maxBytes: dataMemoryLimit(), limitHint: DATA_LIMIT_HINT })));
     const bytes = Buffer.concat(buffers);
     artifacts.weightSpecs = json.weightsManifest.flatMap((group) => group.weights);
     artifacts.weightData = bytes.buffer.slice(bytes.byteOffset, bytes.byteOffset + bytes.byteLength);

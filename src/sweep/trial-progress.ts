@@ -3,7 +3,7 @@
  * of metrics.jsonl and summary.json's totalSteps. Used by `sweep` to print a line per running trial
  * between its start and its end (the trial's own output goes to its log file).
  */
-import { readFileSync } from 'node:fs';
+import { readInputText } from '../files/input-file.js';
 import { join } from 'node:path';
 import { formatNumber } from '../telemetry/table.js';
 
@@ -17,7 +17,7 @@ export interface TrialProgress {
 export function trialProgress(runDir: string): TrialProgress | undefined {
   let text: string;
   try {
-    text = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8');
+    text = readInputText(join(runDir, 'metrics.jsonl'));
   } catch {
     return undefined;
   }
@@ -32,7 +32,7 @@ export function trialProgress(runDir: string): TrialProgress | undefined {
     if (record.split !== 'train' || typeof record.step !== 'number') continue;
     let totalSteps: number | undefined;
     try {
-      totalSteps = (JSON.parse(readFileSync(join(runDir, 'summary.json'), 'utf8')) as { totalSteps?: number }).totalSteps;
+      totalSteps = (JSON.parse(readInputText(join(runDir, 'summary.json'))) as { totalSteps?: number }).totalSteps;
     } catch {
       totalSteps = undefined;
     }

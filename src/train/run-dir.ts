@@ -14,7 +14,8 @@
  *   3. Anything else in the way of a delete or replace refuses the whole operation (exit 2), naming
  *      what is there and why it is left alone. Deletion never follows a symbolic link.
  */
-import { lstatSync, readdirSync, readFileSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
+import { lstatSync, readdirSync, rmdirSync, unlinkSync, type Stats } from 'node:fs';
+import { readInputText } from '../files/input-file.js';
 import { hostname } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { makeDirectory, writeFileAtomic } from '../atomic-write.js';
@@ -102,7 +103,7 @@ export function isLionTrainRun(dir: string): boolean {
   if (lstat(join(dir, RUN_MARKER))?.isFile()) return true;
   if (!lstat(join(dir, 'config.yaml'))?.isFile()) return false;
   try {
-    const summary = JSON.parse(readFileSync(join(dir, 'summary.json'), 'utf8')) as Record<string, unknown>;
+    const summary = JSON.parse(readInputText(join(dir, 'summary.json'))) as Record<string, unknown>;
     return typeof summary.status === 'string' && typeof summary.steps === 'number' && typeof summary.configHash === 'string';
   } catch {
     return false;

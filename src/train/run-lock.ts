@@ -5,7 +5,8 @@
  * note; one held by a live process, or by another host (which cannot be checked from here), refuses the
  * second writer with exit 2 naming the holder. Readers (runs, report, regress, export) take no lock.
  */
-import { closeSync, fsyncSync, lstatSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { closeSync, fsyncSync, lstatSync, openSync, unlinkSync, writeSync } from 'node:fs';
+import { readInputText } from '../files/input-file.js';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { EXIT, UserError } from '../errors.js';
@@ -26,10 +27,15 @@ export interface RunLock {
   release: () => void;
 }
 
+/** A lock file's text: a regular file of at most 64 KiB (a lock is a few hundred bytes). */
+function readLockText(path: string): string {
+  return readInputText(path, { what: 'a run lock', maxBytes: 64 * 1024 });
+}
+
 /** The lock's holder as written, or undefined when there is no readable lock. */
 export function readLock(dir: string): LockHolder | undefined {
   try {
-    const holder = JSON.parse(readFileSync(join(dir, LOCK_FILE), 'utf8')) as LockHolder;
+    const holder = JSON.parse(readLockText(join(dir, LOCK_FILE))) as LockHolder;
     return typeof holder.pid === 'number' && typeof holder.host === 'string' ? holder : undefined;
   } catch {
     return undefined;
@@ -80,10 +86,10 @@ export function acquireRunLock(dir: string, note: (line: string) => void): RunLo
       // An unreadable lock may be one being written this instant; only an old one is replaced.
       const age = Date.now() - (lstatSync(path, { throwIfNoEntry: false })?.mtimeMs ?? 0);
       if (!current && age < 10_000) throw new UserError(`run directory ${dir} is being locked by another lion-train process (${path} was created ${Math.round(age)} ms ago)`, EXIT.usage);
-      const text = current ? readFileSync(path, 'utf8') : undefined;
+      const text = current ? readLockText(path) : undefined;
       if (lstatSync(path, { throwIfNoEntry: false })?.isSymbolicLink()) throw new UserError(`${path} is a symbolic link; lion-train does not touch it`, EXIT.usage);
       // Replace the stale lock only if it is still the one just read (another process may have taken it over).
-      if (current === undefined || readFileSync(path, 'utf8') === text) {
+      if (current === undefined || readLockText(path) === text) {
         note(current ? `taking over the lock of ${dir} from ${describeHolder(current)}, which is no longer running` : `replacing the unreadable lock ${path}`);
         try {
           unlinkSync(path);

@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { closeSync, existsSync, ftruncateSync, openSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, mkdirSync, openSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasStackTrace, runCliAsync, tempDir } from '../helpers/cli.js';
@@ -40,6 +40,20 @@ describe('inputs that are not regular files', () => {
   ])('%s data at %s: %s exit 2 at once, naming it', async (kind, path, commands, message) => {
     writeFileSync(join(dir.path, 'run.yaml'), kind === 'csv' ? csvConfig(path) : textConfig(path));
     for (const command of commands) await refused([command, 'run.yaml'], message);
+  });
+
+  it('a program file, an image in an image folder and a layers model.json that are FIFOs are refused, naming them', async () => {
+    const optimizer = 'optimizer:\n  name: program\n  programFile: pipe\n';
+    writeFileSync(join(dir.path, 'program.yaml'), `model:\n  name: mlp\n  hidden: [4]\ndata:\n  name: synthetic\n  inputShape: [4]\n  classes: 2\n${optimizer}train:\n  steps: 2\n  batchSize: 2\noutput:\n  dir: out\n`);
+    await refused(['validate', 'program.yaml'], /pipe: is a FIFO \(named pipe\), not a regular file/);
+    for (const label of ['a', 'b']) {
+      mkdirSync(join(dir.path, 'images', label), { recursive: true });
+      execFileSync('mkfifo', [join(dir.path, 'images', label, `${label}.png`)]);
+    }
+    writeFileSync(join(dir.path, 'images.yaml'), `model:\n  name: mlp\n  hidden: [4]\ndata:\n  name: image-folder\n  path: ./images\n  size: [4, 4]\ntrain:\n  steps: 2\n  batchSize: 1\noutput:\n  dir: out\n`);
+    await refused(['train', 'images.yaml'], /images\/a\/a\.png: is a FIFO \(named pipe\), not a regular file/);
+    writeFileSync(join(dir.path, 'layers.yaml'), `model:\n  name: layers\n  path: ./pipe\ndata:\n  name: synthetic\n  inputShape: [4]\n  classes: 2\ntrain:\n  steps: 2\n  batchSize: 2\noutput:\n  dir: out\n`);
+    await refused(['train', 'layers.yaml'], /pipe: is a FIFO \(named pipe\), not a regular file/);
   });
 
   it('a config that is a FIFO or a device is refused, naming it', async () => {
