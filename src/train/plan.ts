@@ -63,7 +63,7 @@ export async function buildPlan(config: RunConfig, log: (line: string) => void =
 
   // Refuse a run that cannot fit before any parameter is allocated.
   const modelMemory = modelFamily.memory?.(config.model as never, dataset.spec);
-  if (modelMemory) checkMemory(config, modelMemory, backend.name);
+  if (modelMemory) checkMemory(config, modelMemory, backend.name, undefined, backend.bufferLimits);
   const model = await buildModel(modelFamily, config.model, dataset.spec, Rng.derive(config.train.seed, 'init').nextUint32());
   const multiplier = multiplierSchedule(scheduleSpec(config.schedule, totalSteps), totalSteps);
   const resolvedOptimizer = optimizerOptions(config.optimizer);

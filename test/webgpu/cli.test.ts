@@ -59,6 +59,24 @@ describe('lion-train train --set train.backend=webgpu', () => {
     expect(result.stdout + result.stderr).toMatch(/^backend: wasm \(auto; passed over: gpu: .*; webgpu: only a software adapter: auto takes a hardware GPU only, train\.backend: webgpu uses it; node: .*\)$/m);
   });
 
+  it('refuses a run whose largest tensor does not fit one buffer of the adapter: exit 2, one line, before training', async () => {
+    // configs/tiny.yaml's 16 features into a hidden layer of 70M: a 16 × 70M float32 kernel, 4.2 GiB.
+    const hidden = 70_000_000;
+    const result = await runCliAsync(train('too-wide', 'train.backend=webgpu', `model.hidden=[${hidden}]`), { env });
+    expect(result.code, result.stderr).toBe(2);
+    const lines = result.stderr.split('\n').filter((l) => l.startsWith('lion-train:'));
+    expect(lines).toEqual([
+      expect.stringMatching(
+        new RegExp(
+          `^lion-train: this run's largest tensor, its largest parameter matrix, needs ${((16 * hidden * 4) / 2 ** 30).toFixed(1)} GiB, ` +
+            `more than the GPU adapter's (maxStorageBufferBindingSize|maxBufferSize) \\([\\d.]+ [MG]iB\\); make model\\.hidden \\(\\[${hidden}\\]\\) smaller$`,
+        ),
+      ),
+    ]);
+    expect(hasStackTrace(result.stderr)).toBe(false);
+    expect(result.stdout + result.stderr).not.toMatch(/step \d+/);
+  });
+
   it('with no adapter, exits 2 saying what was found and how to get one', async () => {
     const result = await runCliAsync(train('none', 'train.backend=webgpu'), { env: { VK_ICD_FILENAMES: join(work.path, 'no-such-icd.json') } });
     expect(result.code).toBe(2);
