@@ -105,9 +105,11 @@ function advice(config: RunConfig, estimate: MemoryEstimate): string {
 
 /** `make model.width (…), model.mlpWidth or model.depth smaller` (depth only where the whole model counts). */
 function modelAdvice(config: RunConfig, withDepth: boolean): string {
-  const model = config.model as { name: string; width?: number; hidden?: number[]; mlpWidth?: number; depth?: number };
+  const model = config.model as { name: string; width?: number; hidden?: number[]; mlpWidth?: number; depth?: number; dense?: number[] };
   const modelKeys =
-    model.width !== undefined
+    model.name === 'cnn' && model.dense !== undefined
+      ? `model.conv's channels or model.dense (${JSON.stringify(model.dense)})`
+      : model.width !== undefined
       ? withDepth
         ? `model.width (${model.width}), model.mlpWidth or model.depth`
         : `model.width (${model.width}) or model.mlpWidth (${model.mlpWidth})`
