@@ -39,6 +39,7 @@ import { trainStepWithWorkers, WorkerPool } from '../src/train/workers/index.js'
 import { markdownTable } from '../src/telemetry/table.js';
 import { benchOptimizers, BYTES_PER_ELEMENT, median } from './optim.js';
 import { describeAdapter } from '../src/webgpu.js';
+import { dispatchCounts } from '../src/optim/wgsl.js';
 
 const ROOT = fileURLToPath(new URL('..', import.meta.url));
 const SHIPPED: Record<string, string> = {
@@ -208,8 +209,9 @@ async function benchModels(): Promise<void> {
 }
 
 /**
- * The optimizer updates on webgpu (tfjs-op path): GB/s over `params` float32 parameters, the bytes each update
- * must move (bench/optim.ts) over the median time of an update, synchronised by an async read of one element.
+ * The optimizer updates on webgpu, the fused WGSL passes (src/optim/wgsl.ts) against tfjs ops: GB/s over `params`
+ * float32 parameters, the bytes each update must move (bench/optim.ts) over the median time of an update,
+ * synchronised by an async read of one element.
  */
 async function benchWebgpuOptimizers(params: number): Promise<void> {
   let choice;
@@ -219,26 +221,35 @@ async function benchWebgpuOptimizers(params: number): Promise<void> {
     console.log(`\n## Optimizer updates on webgpu: skipped (${(error as Error).message.split('\n')[0]})`);
     return;
   }
-  console.log(`\n## Optimizer updates on webgpu (${params / 1e6}M parameters, tfjs-op path; adapter ${describeAdapter(choice.adapter!)})\n`);
-  const rows: (string | number)[][] = [['optimizer', 'ms/update', 'GB/s']];
+  console.log(`\n## Optimizer updates on webgpu (${params / 1e6}M parameters; adapter ${describeAdapter(choice.adapter!)})\n`);
+  const rows: (string | number)[][] = [['optimizer', 'path', 'ms/update', 'GB/s', 'tfjs-ops time ÷ fused']];
   for (const name of ['lion', 'adamw', 'adafactor'] as const) {
     const side = Math.round(Math.sqrt(params));
     const variable = tf.variable(tf.randomNormal([side, side], 0, 0.1, 'float32', 1), true, 'w');
     const grad = tf.randomNormal([side, side], 0, 0.01, 'float32', 2);
-    const optimizer = name === 'lion' ? new Lion({ learningRate: 1e-4 }) : name === 'adamw' ? new AdamW({ learningRate: 1e-3 }) : new Adafactor({});
-    const samples: number[] = [];
-    for (let i = 0; i < 8; i++) {
-      const start = performance.now();
-      optimizer.applyGradients({ w: grad });
-      await tf.tidy(() => tf.slice(variable.flatten(), 0, 1)).data();
-      if (i >= 2) samples.push(performance.now() - start);
+    const times: Record<string, number> = {};
+    for (const fused of [true, false]) {
+      const optimizer = name === 'lion' ? new Lion({ learningRate: 1e-4, fused }) : name === 'adamw' ? new AdamW({ learningRate: 1e-3, fused }) : new Adafactor({ fused });
+      const passes = () => Object.entries(dispatchCounts()).filter(([k]) => k.startsWith(name)).reduce((a, [, v]) => a + v, 0);
+      const before = passes();
+      const samples: number[] = [];
+      for (let i = 0; i < 8; i++) {
+        const start = performance.now();
+        optimizer.applyGradients({ w: grad });
+        await tf.tidy(() => tf.slice(variable.flatten(), 0, 1)).data();
+        if (i >= 2) samples.push(performance.now() - start);
+      }
+      if ((passes() > before) !== fused) throw new Error(`${name}: the ${fused ? 'fused' : 'tfjs-op'} path did not run as asked`);
+      const ms = median(samples);
+      times[String(fused)] = ms;
+      const ratio = fused ? '' : `${(ms / times.true).toFixed(2)}x`;
+      rows.push([name, fused ? 'fused WGSL' : 'tfjs ops', ms, (BYTES_PER_ELEMENT[name] * side * side) / (ms * 1e6), ratio]);
+      optimizer.dispose();
     }
-    const ms = median(samples);
-    rows.push([name, ms, (BYTES_PER_ELEMENT[name] * side * side) / (ms * 1e6)]);
-    optimizer.dispose();
     tf.dispose([variable, grad]);
   }
   console.log(table(rows));
+  console.log("(GB/s counts the bytes an update must move: Adafactor's passes move more than the 3 × 4N counted)");
 }
 
 async function benchOptimizerBandwidth(): Promise<void> {

@@ -23,6 +23,14 @@ export interface BackendChoice {
   passedOver: string[];
   /** webgpu only: the adapter the backend runs on. */
   adapter?: AdapterInfo;
+  /** webgpu only: the adapter's limits on one buffer (bytes), as the backend's device was given them. */
+  bufferLimits?: GpuBufferLimits;
+}
+
+/** The largest buffer and storage binding of a GPU device (tfjs-backend-webgpu asks for the adapter's). */
+export interface GpuBufferLimits {
+  maxBufferSize: number;
+  maxStorageBufferBindingSize: number;
 }
 
 const PACKAGE: Record<Concrete, string> = {
@@ -55,6 +63,7 @@ interface Tried {
   /** webgpu: no adapter at all (as opposed to a package missing or an adapter passed over). */
   noAdapter?: boolean;
   adapter?: AdapterInfo;
+  bufferLimits?: GpuBufferLimits;
 }
 
 async function tryBackend(name: Concrete, importModule: ModuleImporter, requested: BackendRequest): Promise<Tried> {
@@ -85,8 +94,15 @@ async function tryBackend(name: Concrete, importModule: ModuleImporter, requeste
   }
   if (!ok) return { failure: `${name}: setBackend('${backend}') returned false (the backend failed to initialise)` };
   await tf.ready();
-  if (name === 'webgpu') watchDeviceErrors((tf.backend() as unknown as { device?: unknown }).device);
-  return { adapter };
+  if (name !== 'webgpu') return {};
+  const device = (tf.backend() as unknown as { device?: { limits?: Partial<GpuBufferLimits> } }).device;
+  watchDeviceErrors(device);
+  const limits = device?.limits;
+  const bufferLimits =
+    typeof limits?.maxBufferSize === 'number' && typeof limits.maxStorageBufferBindingSize === 'number'
+      ? { maxBufferSize: limits.maxBufferSize, maxStorageBufferBindingSize: limits.maxStorageBufferBindingSize }
+      : undefined;
+  return { adapter, ...(bufferLimits ? { bufferLimits } : {}) };
 }
 
 /** The order `auto` tries. */
@@ -100,7 +116,14 @@ export async function initBackend(requested: BackendRequest, options: BackendOpt
     const tried = await tryBackend(name, importModule, requested);
     if (tried.failure === undefined) {
       if (name === 'cpu') quietCpuBanner();
-      return { requested, name, tfBackend: TF_BACKEND[name], passedOver, ...(tried.adapter ? { adapter: tried.adapter } : {}) };
+      return {
+        requested,
+        name,
+        tfBackend: TF_BACKEND[name],
+        passedOver,
+        ...(tried.adapter ? { adapter: tried.adapter } : {}),
+        ...(tried.bufferLimits ? { bufferLimits: tried.bufferLimits } : {}),
+      };
     }
     if (requested === 'webgpu' && tried.noAdapter) {
       throw new UserError(`train.backend webgpu: ${tried.failure.replace(/^webgpu: /, '')}; ${NO_ADAPTER_HINT}`, EXIT.usage);

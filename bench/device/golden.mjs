@@ -1,7 +1,8 @@
 // The golden optimizer trajectories on the webgpu backend, without the test runner (for the device bundle):
 //   node bench/device/golden.mjs <golden dir>
-// Same cases and tolerance as test/optim/golden.test.ts (|got − want| ≤ 1e-6 + 1e-5·|want|); prints one line per
-// case and the worst error, exits 1 on a mismatch, 2 without a WebGPU adapter.
+// Same cases and tolerance as test/optim/golden.test.ts (|got − want| ≤ 1e-6 + 1e-5·|want|), through the fused WGSL
+// passes and through tfjs ops; prints one line per case and path and the worst error, exits 1 on a mismatch, 2
+// without a WebGPU adapter.
 import { readdirSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import * as tf from '@tensorflow/tfjs';
@@ -20,9 +21,9 @@ try {
 console.log(`golden on webgpu: ${choice.adapter.vendor} ${choice.adapter.architecture} ${choice.adapter.device} (${choice.adapter.driver})`);
 let failures = 0;
 let worstOverall = 0;
-for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
+for (const [fused, file] of [true, false].flatMap((f) => readdirSync(dir).filter((name) => name.endsWith('.json')).sort().map((name) => [f, name]))) {
   const c = JSON.parse(readFileSync(join(dir, file), 'utf8'));
-  const options = { ...c.options, fused: false };
+  const options = { ...c.options, fused };
   if (c.learningRatePerStep) options.learningRate = (step) => c.learningRatePerStep[step];
   else if (options.learningRate === null) delete options.learningRate;
   const opt = make[c.optimizer](options);
@@ -45,7 +46,7 @@ for (const file of readdirSync(dir).filter((f) => f.endsWith('.json')).sort()) {
   opt.dispose();
   tf.dispose(Object.values(vars));
   worstOverall = Math.max(worstOverall, worst);
-  console.log(`${problem ? 'FAIL' : 'ok  '} ${file}: worst error ${worst.toFixed(3)} of the tolerance${problem ? ` (${problem})` : ''}`);
+  console.log(`${problem ? 'FAIL' : 'ok  '} ${file} (${fused ? 'fused WGSL' : 'tfjs ops'}): worst error ${worst.toFixed(3)} of the tolerance${problem ? ` (${problem})` : ''}`);
   if (problem) failures++;
 }
 console.log(`golden on webgpu: ${failures === 0 ? 'all cases match' : `${failures} cases differ`}; worst error ${worstOverall.toFixed(3)} of the tolerance`);

@@ -70,16 +70,25 @@ export function cnnMemory(config: CnnModelConfig, shape: number[], classes: numb
   const { layers } = cnnShapes(config, shape);
   let parameters = 0;
   let activations = shape.reduce((a, b) => a * b, 1);
+  let largestParameter = 0;
+  let largestActivation = activations;
   layers.forEach((l, i) => {
     const k = config.conv[i].kernel;
     parameters += k * k * l.in[2] * l.conv[2] + l.conv[2];
     const outputs = l.conv[0] * l.conv[1] * l.conv[2];
+    largestParameter = Math.max(largestParameter, k * k * l.in[2] * l.conv[2]);
+    largestActivation = Math.max(largestActivation, outputs);
     activations += 3 * outputs + (config.conv[i].pool > 1 ? outputs + l.pooled[0] * l.pooled[1] * l.pooled[2] : 0);
   });
   const last = layers[layers.length - 1].pooled;
   const dense = mlpMemory(last[0] * last[1] * last[2], config.dense, classes, config.dropout);
   const flattenDropout = config.dropout > 0 ? 2 * last[0] * last[1] * last[2] : 0;
-  return { parameters: parameters + dense.parameters, activationsPerExample: activations + flattenDropout + dense.activationsPerExample - last[0] * last[1] * last[2] };
+  return {
+    parameters: parameters + dense.parameters,
+    activationsPerExample: activations + flattenDropout + dense.activationsPerExample - last[0] * last[1] * last[2],
+    largestParameter: Math.max(largestParameter, dense.largestParameter!),
+    largestActivationPerExample: Math.max(largestActivation, dense.largestActivationPerExample!),
+  };
 }
 
 export const cnn: ModelFamily<CnnModelConfig> = {

@@ -57,7 +57,13 @@ export function gptMemory(config: GptModelConfig, vocab: number): ModelMemory {
   const { width: d, mlpWidth: m, contextLength: t } = config;
   const parameters = vocab * d + t * d + config.depth * transformerBlockParameterCount(d, m) + 2 * d + (config.tiedEmbeddings ? 0 : d * vocab + vocab);
   const perToken = vocab + 2 * d + (config.dropout > 0 ? 2 * d : 0) + config.depth * transformerBlockActivationsPerToken(d, m, t, config.heads, config.dropout) + 4 * d + 4 * vocab;
-  return { parameters, activationsPerExample: t * perToken };
+  return {
+    parameters,
+    activationsPerExample: t * perToken,
+    largestParameter: Math.max(vocab * d, t * d, d * d, d * m),
+    // one-hot ids and logits [T, V], attention scores [heads, T, T], the MLP's hidden [T, m]
+    largestActivationPerExample: Math.max(t * vocab, config.heads * t * t, t * m),
+  };
 }
 
 /** One-hot rows [n, V] · table [V, d]; gradient dTable = one-hotᵀ · dy as a plain 2-D matMul (no gradient to the ids). */

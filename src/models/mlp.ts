@@ -31,7 +31,9 @@ export function mlpMemory(features: number, hidden: readonly number[], classes: 
   let parameters = 0;
   for (let i = 0; i + 1 < widths.length; i++) parameters += widths[i] * widths[i + 1] + widths[i + 1];
   const perHidden = hidden.reduce((sum, h) => sum + h * (dropoutRate > 0 ? 4 : 2), 0);
-  return { parameters, activationsPerExample: features + perHidden + 4 * classes };
+  let largestParameter = 0;
+  for (let i = 0; i + 1 < widths.length; i++) largestParameter = Math.max(largestParameter, widths[i] * widths[i + 1]);
+  return { parameters, activationsPerExample: features + perHidden + 4 * classes, largestParameter, largestActivationPerExample: Math.max(...widths) };
 }
 
 export const mlp: ModelFamily<MlpModelConfig> = {

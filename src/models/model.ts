@@ -59,6 +59,10 @@ export interface Model {
 export interface ModelMemory {
   parameters: number;
   activationsPerExample: number;
+  /** Values of the largest single parameter tensor (its gradient and optimizer state are as large), if known. */
+  largestParameter?: number;
+  /** Values one example adds to the largest single activation tensor (times the micro-batch), if known. */
+  largestActivationPerExample?: number;
 }
 
 /**

@@ -56,7 +56,13 @@ export function vitMemory(config: VitModelConfig, shape: number[], classes: numb
   const parameters = patchFeatures * d + d + t * d + (config.pooling === 'cls' ? d : 0) + config.depth * transformerBlockParameterCount(d, m) + 2 * d + d * classes + classes;
   const activations =
     2 * patches * patchFeatures + 3 * t * d + (config.dropout > 0 ? 2 * t * d : 0) + config.depth * t * transformerBlockActivationsPerToken(d, m, t, config.heads, config.dropout) + 5 * d + 4 * classes;
-  return { parameters, activationsPerExample: activations };
+  return {
+    parameters,
+    activationsPerExample: activations,
+    largestParameter: Math.max(patchFeatures * d, t * d, d * d, d * m, d * classes),
+    // attention scores [heads, t, t], the MLP's hidden [t, m], the patches [n, P]
+    largestActivationPerExample: Math.max(config.heads * t * t, t * m, patches * patchFeatures, t * d),
+  };
 }
 
 /**

@@ -27,6 +27,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { OptimizerAdapter, type CommonOptions, type StepContext } from './base.js';
 import { registerRule, type StateSpec, type UpdateRule } from './kernel.js';
+import { f32, u32, WORKGROUP, type GpuRunner } from './wgsl.js';
 import {
   checkBoolean,
   checkLearningRate,
@@ -244,6 +245,212 @@ function adafactorState(shape: readonly number[], h: AdafactorHyper): StateSpec[
   return specs;
 }
 
+// The WGSL passes of the fused kernel on webgpu, float32 throughout (sums too). Rank >= 2, [L, R, C]:
+//   factors  one invocation per row (Σ_c q) and per column (Σ_r q): the new row and column factors;
+//   sums     one invocation per row: Σ_c (rsqrt(col)·g)² and Σ_c p²;
+//   reduce   one workgroup: the row mean of each slice, Σu² (rows weighted by rsqrt(row / mean)²) and Σp²;
+//   finish   one invocation per element: α, the clip and the weight decay from those sums, then p' (and m').
+// Rank < 2: the new V per element; one workgroup for Σu² and Σp²; then p' (and m') per element.
+// Nothing is read back: α and the clip are computed on the GPU from the sums.
+
+/** α·(1 / clip) and −wd·α from the sums at red[u.at] (Σu²) and red[u.at + 1] (Σp²), as in the module comment. */
+const COEFFICIENTS = `
+fn coefficients() -> vec2<f32> {
+  var alpha = u.stepSize;
+  if (u.scaleParameter != 0u) { alpha = alpha * max(u.eps2, sqrt(red[u.at + 1u]) / u.sqrtN); }
+  let clip = max(sqrt(red[u.at]) / u.sqrtN / u.clipThreshold, 1.0);
+  return vec2<f32>(alpha / clip, -u.wd * alpha);
+}`;
+
+/** One workgroup's sums a (Σu²) and b (Σp²) of its invocations, written to red[u.at] and red[u.at + 1]. */
+const WORKGROUP_SUMS = `
+  sumU[lid] = a;
+  sumP[lid] = b;
+  workgroupBarrier();
+  for (var stride = ${WORKGROUP / 2}u; stride > 0u; stride = stride >> 1u) {
+    if (lid < stride) {
+      sumU[lid] = sumU[lid] + sumU[lid + stride];
+      sumP[lid] = sumP[lid] + sumP[lid + stride];
+    }
+    workgroupBarrier();
+  }
+  if (lid == 0u) {
+    red[u.at] = sumU[0];
+    red[u.at + 1u] = sumP[0];
+  }`;
+const SUM_ARRAYS = `var<workgroup> sumU: array<f32, ${WORKGROUP}>;\nvar<workgroup> sumP: array<f32, ${WORKGROUP}>;`;
+
+function adafactorWebgpu(run: GpuRunner, p: tf.TensorInfo, g: tf.TensorInfo, state: tf.TensorInfo[], h: AdafactorHyper): tf.TensorInfo[] {
+  const shape = p.shape;
+  const n = tf.util.sizeFromShape(shape);
+  const hasM = h.hasFirstMoment;
+  const vAt = hasM ? 1 : 0;
+  const C = shape.length >= 2 ? shape[shape.length - 1] : n;
+  const R = shape.length >= 2 ? shape[shape.length - 2] : 1;
+  const L = shape.length >= 2 ? n / (R * C) : 1;
+  const { b2, c2, eps1, b1, c1 } = float32Coefficients(h);
+  const uniforms = {
+    n: u32(n),
+    L: u32(L),
+    R: u32(R),
+    C: u32(C),
+    at: u32(shape.length >= 2 ? L : 0),
+    b2: f32(b2),
+    c2: f32(c2),
+    eps1: f32(eps1),
+    b1: f32(b1),
+    c1: f32(c1),
+    stepSize: f32(h.stepSize),
+    eps2: f32(h.epsilon2),
+    clipThreshold: f32(h.clipThreshold),
+    wd: f32(h.weightDecay),
+    scaleParameter: u32(h.scaleParameter ? 1 : 0),
+    sqrtN: f32(Math.sqrt(n)),
+  };
+  const m: Record<string, tf.TensorInfo> = hasM ? { m: state[0] } : {};
+  const mOut: Record<string, number[]> = hasM ? { mOut: shape } : {};
+  const firstMoment = hasM ? `\n  upd = m[i] * u.b1 + upd * u.c1;\n  mOut[i] = upd;` : '';
+
+  if (shape.length < 2) {
+    const [vOut] = run.run({
+      name: 'adafactor.vector',
+      inputs: { g, v: state[vAt] },
+      outputs: { vOut: shape },
+      uniforms,
+      threads: n,
+      body: `
+  if (i >= u.n) { return; }
+  let x = g[i];
+  vOut[i] = v[i] * u.b2 + (x * x + u.eps1) * u.c2;`,
+    });
+    const [red] = run.run({
+      name: 'adafactor.vectorSums',
+      inputs: { g, p, vOut },
+      outputs: { red: [2] },
+      uniforms,
+      threads: 'one-workgroup',
+      declarations: SUM_ARRAYS,
+      body: `
+  var a = 0.0;
+  var b = 0.0;
+  for (var k = lid; k < u.n; k = k + ${WORKGROUP}u) {
+    let x = g[k] / sqrt(vOut[k]);
+    a = a + x * x;
+    let y = p[k];
+    b = b + y * y;
+  }${WORKGROUP_SUMS}`,
+    });
+    const [pOut, ...moment] = run.run({
+      name: 'adafactor.vectorFinish',
+      inputs: { p, g, ...m, vOut, red },
+      outputs: { pOut: shape, ...mOut },
+      uniforms,
+      threads: n,
+      declarations: COEFFICIENTS,
+      body: `
+  if (i >= u.n) { return; }
+  let k = coefficients();
+  var upd = g[i] / sqrt(vOut[i]) * k.x;${firstMoment}
+  let pi = p[i];
+  pOut[i] = (pi + pi * k.y) - upd;`,
+    });
+    run.release(red);
+    return [pOut, ...moment, vOut];
+  }
+
+  const [rowOut, colOut] = run.run({
+    name: 'adafactor.factors',
+    inputs: { g, rowIn: state[vAt], colIn: state[vAt + 1] },
+    outputs: { rowOut: shape.slice(0, -1), colOut: [...shape.slice(0, -2), C] },
+    uniforms,
+    threads: L * R + L * C,
+    body: `
+  let rows = u.L * u.R;
+  if (i < rows) {
+    let base = i * u.C;
+    var s = 0.0;
+    for (var c = 0u; c < u.C; c = c + 1u) {
+      let x = g[base + c];
+      s = s + (x * x + u.eps1);
+    }
+    rowOut[i] = rowIn[i] * u.b2 + (s / f32(u.C)) * u.c2;
+  } else if (i < rows + u.L * u.C) {
+    let j = i - rows;
+    let l = j / u.C;
+    let base = l * u.R * u.C + (j - l * u.C);
+    var s = 0.0;
+    for (var r = 0u; r < u.R; r = r + 1u) {
+      let x = g[base + r * u.C];
+      s = s + (x * x + u.eps1);
+    }
+    colOut[j] = colIn[j] * u.b2 + (s / f32(u.R)) * u.c2;
+  }`,
+  });
+  const [part] = run.run({
+    name: 'adafactor.sums',
+    inputs: { g, p, colOut },
+    outputs: { part: [2 * L * R] },
+    uniforms,
+    threads: L * R,
+    body: `
+  if (i >= u.L * u.R) { return; }
+  let cols = (i / u.R) * u.C;
+  let base = i * u.C;
+  var a = 0.0;
+  var b = 0.0;
+  for (var c = 0u; c < u.C; c = c + 1u) {
+    let x = (1.0 / sqrt(colOut[cols + c])) * g[base + c];
+    a = a + x * x;
+    let y = p[base + c];
+    b = b + y * y;
+  }
+  part[2u * i] = a;
+  part[2u * i + 1u] = b;`,
+  });
+  const [red] = run.run({
+    name: 'adafactor.reduce',
+    inputs: { rowOut, part },
+    outputs: { red: [L + 2] },
+    uniforms,
+    threads: 'one-workgroup',
+    declarations: SUM_ARRAYS,
+    body: `
+  for (var l = lid; l < u.L; l = l + ${WORKGROUP}u) {
+    var s = 0.0;
+    for (var r = 0u; r < u.R; r = r + 1u) { s = s + rowOut[l * u.R + r]; }
+    red[l] = s / f32(u.R);
+  }
+  storageBarrier();
+  var a = 0.0;
+  var b = 0.0;
+  for (var k = lid; k < u.L * u.R; k = k + ${WORKGROUP}u) {
+    let rf = 1.0 / sqrt(rowOut[k] / red[k / u.R]);
+    a = a + rf * rf * part[2u * k];
+    b = b + part[2u * k + 1u];
+  }${WORKGROUP_SUMS}`,
+  });
+  run.release(part);
+  const [pOut, ...moment] = run.run({
+    name: 'adafactor.finish',
+    inputs: { p, g, ...m, rowOut, colOut, red },
+    outputs: { pOut: shape, ...mOut },
+    uniforms,
+    threads: n,
+    declarations: COEFFICIENTS,
+    body: `
+  if (i >= u.n) { return; }
+  let row = i / u.C;
+  let l = row / u.R;
+  let k = coefficients();
+  let rs = 1.0 / sqrt(rowOut[row] / red[l]) * k.x;
+  var upd = rs * (1.0 / sqrt(colOut[l * u.C + (i - row * u.C)])) * g[i];${firstMoment}
+  let pi = p[i];
+  pOut[i] = (pi + pi * k.y) - upd;`,
+  });
+  run.release(red);
+  return [pOut, ...moment, rowOut, colOut];
+}
+
 /** Adafactor's update rule: the maths in the module comment, as tfjs ops and as one fused kernel. */
 export const adafactorRule: UpdateRule<AdafactorHyper> = {
   name: 'Adafactor',
@@ -399,6 +606,8 @@ export const adafactorRule: UpdateRule<AdafactorHyper> = {
     }
     io.memo.outSumOfSquares = ssP;
   },
+
+  webgpu: adafactorWebgpu,
 };
 registerRule(adafactorRule);
 

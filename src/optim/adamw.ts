@@ -16,6 +16,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { OptimizerAdapter, type CommonOptions, type StepContext } from './base.js';
 import { registerRule, type UpdateRule } from './kernel.js';
+import { f32, u32 } from './wgsl.js';
 import { checkLearningRate, checkNumber, NON_NEGATIVE, POSITIVE, UNIT, type LearningRate } from './options.js';
 
 export interface AdamWOptions extends CommonOptions {
@@ -96,6 +97,37 @@ export const adamwRule: UpdateRule<AdamWHyper> = {
       io.kernels.adamw(at(p), at(g), at(m), at(v), at(pOut), at(mOut), at(vOut), count,
         decay, stepSize, b1, c1, b2, c2, bc2, eps),
     );
+  },
+
+  // The same maths in WGSL, one pass, rounded op by op as the SIMD kernels are.
+  webgpu(run, p, g, [m, v], h) {
+    const n = tf.util.sizeFromShape(p.shape);
+    return run.run({
+      name: 'adamw',
+      inputs: { p, g, m, v },
+      outputs: { pOut: p.shape, mOut: p.shape, vOut: p.shape },
+      uniforms: {
+        n: u32(n),
+        decay: f32(1 - h.lr * h.weightDecay),
+        stepSize: f32(h.lr / (1 - Math.pow(h.beta1, h.t))),
+        b1: f32(h.beta1),
+        c1: f32(1 - h.beta1),
+        b2: f32(h.beta2),
+        c2: f32(1 - h.beta2),
+        bc2: f32(Math.sqrt(1 - Math.pow(h.beta2, h.t))),
+        eps: f32(h.epsilon),
+      },
+      threads: n,
+      body: `
+  if (i >= u.n) { return; }
+  let gi = g[i];
+  let mi = m[i] * u.b1 + gi * u.c1;
+  let vi = v[i] * u.b2 + gi * gi * u.c2;
+  mOut[i] = mi;
+  vOut[i] = vi;
+  let denom = sqrt(vi) / u.bc2 + u.eps;
+  pOut[i] = p[i] * u.decay - u.stepSize * (mi / denom);`,
+    });
   },
 };
 registerRule(adamwRule);

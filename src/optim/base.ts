@@ -47,9 +47,9 @@ export interface CommonOptions {
   weightDecayExclude?: WeightDecayExclude;
   /**
    * `'auto'` (default): one fused kernel per variable on `cpu` and `wasm` (the WebAssembly SIMD
-   * kernels where they can run, else a fused JS loop: see `fusedImplementation`), tfjs ops
-   * elsewhere (webgl, tensorflow, …). `true`: always fused (throws on a backend without the fused
-   * kernel). `false`: always tfjs ops. Non-float32 variables always take tfjs ops. A runtime
+   * kernels where they can run, else a fused JS loop: see `fusedImplementation`) and on `webgpu`
+   * (WGSL compute passes: wgsl.ts), tfjs ops elsewhere (webgl, tensorflow, …). `true`: always
+   * fused (throws on a backend without the fused kernel). `false`: always tfjs ops. Non-float32 variables always take tfjs ops. A runtime
    * choice: not part of `getConfig`.
    */
   fused?: FusedMode;
@@ -129,7 +129,7 @@ export abstract class OptimizerAdapter<H extends Hyper> extends tf.Optimizer {
     const available = hasFusedKernel(this.rule as unknown as UpdateRule<Hyper>, tf.getBackend());
     if (this.fused === true && !available) {
       throw new Error(
-        `${this.owner}: fused: true needs the cpu or wasm backend, the backend is '${tf.getBackend()}'; ` +
+        `${this.owner}: fused: true needs the cpu, wasm or webgpu backend, the backend is '${tf.getBackend()}'; ` +
           `use fused: 'auto' or false`,
       );
     }

@@ -6,7 +6,8 @@
  * - `arrays`: one fused pass over Float32Arrays, writing fresh output arrays (`cpu`, `wasm`);
  * - `simd`: the WebAssembly SIMD kernels of assembly/optim.ts (simd.ts), on byte offsets into one
  *   wasm memory (`wasm`: in place on the backend's heap; `cpu`: JS arrays staged run by run
- *   through a small private memory).
+ *   through a small private memory);
+ * - `webgpu`: WGSL compute passes on the GPU's buffers (wgsl.ts), for the `webgpu` backend.
  *
  * `registerRule` turns `simd` / `arrays` into a tfjs kernel for the `cpu` and `wasm` backends, run
  * through `tf.engine().runKernel`, so the engine does the tensor bookkeeping (tidy, memory
@@ -22,8 +23,12 @@
  * of the machine's copy bandwidth, 6-10x the JS loop; on `cpu`, staged through a private memory,
  * still 1.3-2.5x the JS loop (both pay for the page faults of the fresh output arrays).
  * `setFusedImplementation` forces one, for benchmarks and tests.
+ *
+ * On `webgpu` the fused kernel runs the rule's WGSL passes (one pass per variable for Lion and AdamW, a few for
+ * Adafactor's reductions), with every value left on the GPU: nothing is read back.
  */
 import * as tf from '@tensorflow/tfjs';
+import { gpuRunner, type GpuRunner } from './wgsl.js';
 import {
   backendMemory,
   HeapIO,
@@ -69,6 +74,11 @@ export interface UpdateRule<H extends Hyper> {
    * through `io` (simd.ts): in place on the wasm backend's heap, staged from JS arrays on cpu.
    */
   simd(io: SimdIO, shape: readonly number[], h: H): void;
+  /**
+   * The update as WGSL compute passes (wgsl.ts) on the `webgpu` backend: returns new tensors
+   * `[param', ...state']` (state in `state()` order) for float32 inputs of at least one element.
+   */
+  webgpu(run: GpuRunner, param: tf.TensorInfo, grad: tf.TensorInfo, state: tf.TensorInfo[], h: H): tf.TensorInfo[];
 }
 
 /** The backends that get a fused kernel. */
@@ -218,13 +228,36 @@ export function cpuSimdHeapBytes(): number {
   return cpuHeap?.bytes ?? 0;
 }
 
-/** Registers the fused kernel of `rule` for `cpu` and `wasm` (once; safe to call again). */
+function makeWebgpuKernelFunc<H extends Hyper>(rule: UpdateRule<H>): tf.KernelFunc {
+  const name = kernelName(rule as unknown as UpdateRule<Hyper>);
+  return ({ inputs, backend, attrs }) => {
+    const h = attrs as unknown as H;
+    const param = inputs.param as tf.TensorInfo;
+    const grad = inputs.grad as tf.TensorInfo;
+    const specs = rule.state(param.shape, h);
+    const stateInfos = specs.map((_, i) => inputs[`s${i}`] as tf.TensorInfo);
+    checkFloat32(name, [param, grad, ...stateInfos]);
+    if (sizeOf(param.shape) === 0) {
+      const b = backend as unknown as { makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo };
+      return [param.shape, ...specs.map((s) => s.shape)].map((s) => b.makeTensorInfo(s.slice(), 'float32', new Float32Array(sizeOf(s))));
+    }
+    return rule.webgpu(gpuRunner(backend), param, grad, stateInfos, h);
+  };
+}
+
+/** The backend that runs a rule's WGSL passes. */
+export const GPU_BACKEND = 'webgpu';
+
+/** Registers the fused kernel of `rule` for `cpu`, `wasm` and `webgpu` (once; safe to call again). */
 export function registerRule<H extends Hyper>(rule: UpdateRule<H>): void {
   const kernel = kernelName(rule as unknown as UpdateRule<Hyper>);
   for (const backendName of FUSED_BACKENDS) {
     if (tf.getKernel(kernel, backendName) === undefined) {
       tf.registerKernel({ kernelName: kernel, backendName, kernelFunc: makeKernelFunc(rule, backendName) });
     }
+  }
+  if (tf.getKernel(kernel, GPU_BACKEND) === undefined) {
+    tf.registerKernel({ kernelName: kernel, backendName: GPU_BACKEND, kernelFunc: makeWebgpuKernelFunc(rule) });
   }
 }
 

@@ -15,6 +15,7 @@
 import * as tf from '@tensorflow/tfjs';
 import { OptimizerAdapter, type CommonOptions, type StepContext } from './base.js';
 import { registerRule, type UpdateRule } from './kernel.js';
+import { f32, u32 } from './wgsl.js';
 import { checkLearningRate, checkNumber, NON_NEGATIVE, UNIT, type LearningRate } from './options.js';
 
 export interface LionOptions extends CommonOptions {
@@ -89,6 +90,32 @@ export const lionRule: UpdateRule<LionHyper> = {
     io.stream([p, g, m], [pOut, mOut], 0, n, 1, (at, count) =>
       io.kernels.lion(at(p), at(g), at(m), at(pOut), at(mOut), count, decay, lr, b1, c1, b2, c2),
     );
+  },
+
+  // The same maths in WGSL, one pass (WGSL's sign(0) is 0).
+  webgpu(run, p, g, [m], h) {
+    return run.run({
+      name: 'lion',
+      inputs: { p, g, m },
+      outputs: { pOut: p.shape, mOut: p.shape },
+      uniforms: {
+        n: u32(tf.util.sizeFromShape(p.shape)),
+        decay: f32(1 - h.lr * h.weightDecay),
+        lr: f32(h.lr),
+        b1: f32(h.beta1),
+        c1: f32(1 - h.beta1),
+        b2: f32(h.beta2),
+        c2: f32(1 - h.beta2),
+      },
+      threads: tf.util.sizeFromShape(p.shape),
+      body: `
+  if (i >= u.n) { return; }
+  let gi = g[i];
+  let mi = m[i];
+  let c = mi * u.b1 + gi * u.c1;
+  pOut[i] = p[i] * u.decay - u.lr * sign(c);
+  mOut[i] = mi * u.b2 + gi * u.c2;`,
+    });
   },
 };
 registerRule(lionRule);

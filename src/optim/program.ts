@@ -122,7 +122,7 @@ export class ProgramOptimizer extends OptimizerAdapter<Hyper> {
       registerKernel();
     }
     const keys = this.ir.state.map((s) => s.name);
-    this.pseudoRule = { name: 'Program', state: (shape) => keys.map((key) => ({ key, shape: shape.slice() })), ops: noRule, arrays: noRule, simd: noRule };
+    this.pseudoRule = { name: 'Program', state: (shape) => keys.map((key) => ({ key, shape: shape.slice() })), ops: noRule, arrays: noRule, simd: noRule, webgpu: noRule };
   }
 
   protected get rule(): UpdateRule<Hyper> {

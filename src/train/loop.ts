@@ -14,7 +14,7 @@
  *      it was measured at the checkpoint's own step (see writeCheckpoint).
  */
 import * as tf from '@tensorflow/tfjs';
-import { EpochSampler } from '../data/sampler.js';
+import { EpochSampler, type Cursor } from '../data/sampler.js';
 import { scheduledLearningRate } from '../optim/factory.js';
 import { Rng } from '../random.js';
 import { JsonlLog } from '../telemetry/jsonl.js';
@@ -38,7 +38,7 @@ import type { Plan } from './plan.js';
 import type { RunPaths } from './run-dir.js';
 import { allocationFailure, asAllocationFailure, isAllocationFailure } from './memory.js';
 import { takeDeviceError } from '../webgpu.js';
-import { readStepResultAsync, trainStepTensors, type StepResult } from './step.js';
+import { readStepScalars, stepScalars, trainStepTensors, type StepResult } from './step.js';
 import { trainStepWithWorkers, WorkerFailure, type WorkerPool } from './workers/index.js';
 import { derivedMetrics, labelsPerExample } from './task.js';
 
@@ -77,6 +77,21 @@ function improves(value: number, best: number | null, mode: Mode, minDelta = 0):
   if (!Number.isFinite(value)) return false;
   if (best === null) return true;
   return mode === 'min' ? value < best - minDelta : value > best + minDelta;
+}
+
+/** A step taken whose results have not been read yet, with what its records need from the moment it was taken. */
+interface PendingStep {
+  /** The step count after it. */
+  step: number;
+  /** Its results: a `stepScalars` tensor still on the device, or already read (worker threads). */
+  outcome: tf.Tensor1D | StepResult;
+  labels: number;
+  lr: number;
+  logNow: boolean;
+  epoch: number;
+  cursor: Cursor;
+  totals: TrainingState['totals'];
+  elapsed: number;
 }
 
 interface IntervalSums {
@@ -120,7 +135,9 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
   // A resumed run drops what was logged after its checkpoint (or everything, resuming without one).
   metrics.truncateAfter(state.step);
   compute.truncateAfter(state.step);
-  const sampler = new EpochSampler(dataset.train.size, train.batchSize, train.seed, state.cursor);
+  let sampler = new EpochSampler(dataset.train.size, train.batchSize, train.seed, state.cursor);
+  /** Steps taken whose results are not read yet, in order (see readPending). */
+  let pending: PendingStep[] = [];
   const bestMode = modeFor(ckpt.bestMetric, ckpt.bestMode);
   const stopMode = train.earlyStopping ? modeFor(train.earlyStopping.metric, train.earlyStopping.mode) : 'min';
   let bestCheckpoint = readBestPointer(paths.checkpoints);
@@ -276,6 +293,90 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     return true;
   };
 
+  /**
+   * The read-back rule: a step's loss, correct count and norms stay on the device (as one small tensor) until
+   * they are needed: at a log step, before an evaluation or a checkpoint, and before the loop stops. Then every
+   * step not read yet is read with one asynchronous data(), and processed in step order exactly as if it had
+   * been read at its own step: interval sums, the first non-finite loss (the run diverged at that step: the
+   * step counter, totals and data cursor go back to it, so the later steps never happened), the log records.
+   * Returns true when a step diverged.
+   */
+  const readPending = async (): Promise<boolean> => {
+    if (pending.length === 0) return false;
+    const steps = pending;
+    pending = [];
+    const waitStart = performance.now();
+    const tensors = steps.flatMap((p) => (p.outcome instanceof tf.Tensor ? [p.outcome as tf.Tensor1D] : []));
+    const read = await readStepScalars(tensors);
+    // Waiting for the device is part of the steps' time.
+    const waited = (performance.now() - waitStart) / 1000;
+    state.totals.trainSeconds += waited;
+    stepTimeSum += waited;
+    steps[steps.length - 1].totals.trainSeconds += waited;
+    let next = 0;
+    for (const [k, p] of steps.entries()) {
+      const result = p.outcome instanceof tf.Tensor ? read[next++] : p.outcome;
+      state.interval = {
+        lossSum: state.interval.lossSum + result.loss * p.labels,
+        correct: state.interval.correct + result.correct,
+        labels: state.interval.labels + p.labels,
+        steps: state.interval.steps + 1,
+      };
+      // c. A loss that is not finite ends the run.
+      if (!Number.isFinite(result.loss)) {
+        if (k < steps.length - 1) {
+          state.step = p.step;
+          state.rng.step = p.step;
+          state.totals = p.totals;
+          sampler = new EpochSampler(dataset.train.size, train.batchSize, train.seed, p.cursor);
+        }
+        status = 'diverged';
+        reason = `loss is ${result.loss} at step ${p.step}`;
+        metrics.append({ step: p.step, epoch: p.epoch, split: 'train', loss: String(result.loss), lr: p.lr, elapsed: p.elapsed });
+        return true;
+      }
+      // d. Train metrics and compute figures every log interval (a log step is always the last one read).
+      if (p.logNow) logInterval(p, result);
+    }
+    return false;
+  };
+
+  const logInterval = (p: PendingStep, result: StepResult) => {
+    const loss = state.interval.lossSum / state.interval.labels;
+    const accuracy = state.interval.correct / state.interval.labels;
+    lastTrainMetrics = { loss, accuracy, ...derivedMetrics(task, loss) };
+    metrics.append({
+      step: p.step,
+      epoch: p.epoch,
+      split: 'train',
+      ...lastTrainMetrics,
+      lr: p.lr,
+      gradNorm: result.gradNorm,
+      updateNorm: result.updateNorm,
+      elapsed: wallSeconds(),
+    });
+    const meanStep = stepTimeSum / state.interval.steps;
+    const memory = tf.memory();
+    compute.append({
+      step: p.step,
+      stepTimeMs: meanStep * 1000,
+      examplesPerSecond: train.batchSize / meanStep,
+      flopsPerStep: plan.flopsPerStep,
+      flopsTotal: p.totals.flops,
+      gflopsPerSecond: plan.flopsPerStep === null ? null : plan.flopsPerStep / meanStep / 1e9,
+      rssBytes: process.memoryUsage().rss,
+      tfBytes: memory.numBytes,
+      tfTensors: memory.numTensors,
+      optimizerStateBytes: optimizer.stateBytes(),
+      backend: plan.backend.name,
+      ...(plan.backend.adapter ? { adapter: plan.backend.adapter } : {}),
+    });
+    state.lastLoggedStep = p.step;
+    recordBest();
+    state.interval = { lossSum: 0, correct: 0, labels: 0, steps: 0 };
+    stepTimeSum = 0;
+  };
+
   // ── 2. The loop ──────────────────────────────────────────────────────────────────────────────
   progress.start(totalSteps, state.step);
   const stepSettings = {
@@ -287,8 +388,15 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     seed: train.seed,
   };
   for (;;) {
-    // a. Stop conditions. Yielding to the event loop first lets SIGINT/SIGTERM handlers run.
+    // a. Stop conditions. Yielding to the event loop first lets SIGINT/SIGTERM handlers run. Before stopping,
+    //    the steps not read yet are read: one of them may have diverged.
     await new Promise((resolve) => setImmediate(resolve));
+    const stopping =
+      state.step >= totalSteps ||
+      (train.maxMinutes !== null && wallSeconds() >= train.maxMinutes * 60) ||
+      stop.signal !== null ||
+      (options.pauseAtStep !== undefined && state.step >= options.pauseAtStep);
+    if (stopping && (await readPending())) break;
     if (state.step >= totalSteps) {
       reason = train.steps !== null && state.step >= train.steps ? 'steps' : 'epochs';
       break;
@@ -309,14 +417,17 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     }
 
     // b. One optimizer step (shared with the worker threads when train.workers > 1; a failed thread fails the run).
+    //    Its results stay on the device until the next read (see readPending).
     const stepStart = performance.now();
     const batch = dataset.train.gather(sampler.next());
     dataset.augment?.(batch, Rng.derive(train.seed, 'augment', state.step));
     const nextStep = state.step + 1;
     const logNow = nextStep % log.everySteps === 0 || nextStep === totalSteps;
-    let result: StepResult;
+    let outcome: PendingStep['outcome'];
     try {
-      result = options.workers ? await trainStepWithWorkers(stepSettings, options.workers, batch, state.step, logNow) : await readStepResultAsync(trainStepTensors(stepSettings, batch, state.step, logNow));
+      outcome = options.workers
+        ? await trainStepWithWorkers(stepSettings, options.workers, batch, state.step, logNow)
+        : stepScalars(trainStepTensors(stepSettings, batch, state.step, logNow));
     } catch (error) {
       if (isAllocationFailure(error)) throw allocationFailure(error, nextStep);
       if (!(error instanceof WorkerFailure)) throw error;
@@ -338,58 +449,21 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     state.totals.flops += plan.flopsPerStep ?? 0;
     state.totals.trainSeconds += stepSeconds;
     stepTimeSum += stepSeconds;
-    const labels = batch.yShape[0] * labelsPerExample(batch.yShape);
-    state.interval = {
-      lossSum: state.interval.lossSum + result.loss * labels,
-      correct: state.interval.correct + result.correct,
-      labels: state.interval.labels + labels,
-      steps: state.interval.steps + 1,
-    };
+    pending.push({
+      step: nextStep,
+      outcome,
+      labels: batch.yShape[0] * labelsPerExample(batch.yShape),
+      lr,
+      logNow,
+      epoch: sampler.epochProgress(),
+      cursor: sampler.position(),
+      totals: { ...state.totals },
+      elapsed: wallSeconds(),
+    });
 
-    // c. A loss that is not finite ends the run.
-    if (!Number.isFinite(result.loss)) {
-      status = 'diverged';
-      reason = `loss is ${result.loss} at step ${state.step}`;
-      metrics.append({ step: state.step, epoch: sampler.epochProgress(), split: 'train', loss: String(result.loss), lr, elapsed: wallSeconds() });
-      break;
-    }
-
-    // d. Train metrics and compute figures every log interval.
-    if (logNow) {
-      const loss = state.interval.lossSum / state.interval.labels;
-      const accuracy = state.interval.correct / state.interval.labels;
-      lastTrainMetrics = { loss, accuracy, ...derivedMetrics(task, loss) };
-      metrics.append({
-        step: state.step,
-        epoch: sampler.epochProgress(),
-        split: 'train',
-        ...lastTrainMetrics,
-        lr,
-        gradNorm: result.gradNorm,
-        updateNorm: result.updateNorm,
-        elapsed: wallSeconds(),
-      });
-      const meanStep = stepTimeSum / state.interval.steps;
-      const memory = tf.memory();
-      compute.append({
-        step: state.step,
-        stepTimeMs: meanStep * 1000,
-        examplesPerSecond: train.batchSize / meanStep,
-        flopsPerStep: plan.flopsPerStep,
-        flopsTotal: state.totals.flops,
-        gflopsPerSecond: plan.flopsPerStep === null ? null : plan.flopsPerStep / meanStep / 1e9,
-        rssBytes: process.memoryUsage().rss,
-        tfBytes: memory.numBytes,
-        tfTensors: memory.numTensors,
-        optimizerStateBytes: optimizer.stateBytes(),
-        backend: plan.backend.name,
-        ...(plan.backend.adapter ? { adapter: plan.backend.adapter } : {}),
-      });
-      state.lastLoggedStep = state.step;
-      recordBest();
-      state.interval = { lossSum: 0, correct: 0, labels: 0, steps: 0 };
-      stepTimeSum = 0;
-    }
+    // c-d. At a log step, and before anything that needs the results (an evaluation, a checkpoint): read them.
+    const evalNow = train.evalEvery > 0 && state.step % train.evalEvery === 0;
+    if ((logNow || evalNow) && (await readPending())) break;
     progress.update(state.step, {
       loss: lastTrainMetrics?.loss,
       accuracy: task === 'classification' ? lastTrainMetrics?.accuracy : undefined,
@@ -399,7 +473,6 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     });
 
     // e. Validation, best metric and early stopping.
-    const evalNow = train.evalEvery > 0 && state.step % train.evalEvery === 0;
     if (evalNow) await validate();
     if (evalNow && train.earlyStopping && state.earlyStopping) {
       const value = metricValue(train.earlyStopping.metric);
@@ -413,12 +486,17 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
       }
     }
 
-    // f. Periodic checkpoints.
+    // f. Periodic checkpoints (of read results only).
     const dueBySteps = ckpt.everySteps !== null && state.step % ckpt.everySteps === 0;
     const dueByTime = ckpt.everyMinutes !== null && performance.now() - lastCheckpointTime >= ckpt.everyMinutes * 60_000;
-    if ((dueBySteps || dueByTime) && state.step < totalSteps && !(await writeCheckpoint(dueBySteps ? 'every steps' : 'every minutes', true))) break;
+    if ((dueBySteps || dueByTime) && state.step < totalSteps) {
+      if (await readPending()) break;
+      if (!(await writeCheckpoint(dueBySteps ? 'every steps' : 'every minutes', true))) break;
+    }
   }
   progress.stop();
+  // Steps left unread by a failed step (the run failed: their results do not matter).
+  tf.dispose(pending.flatMap((p) => (p.outcome instanceof tf.Tensor ? [p.outcome] : [])));
 
   // ── 3. Final evaluation, checkpoint and summary ────────────────────────────────────────────────
   // Both final evaluations are measured before either is recorded: a signal during them stops the run

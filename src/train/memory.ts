@@ -12,12 +12,17 @@
  * gradients); with the default evalBatchSize of 1000 it is often the larger of the two peaks, and both are checked.
  * Optimizer slots: Lion 1 (momentum), AdamW 2 (first and second moments), Adafactor 1 with beta1 else ~0
  * (its factored second moment is rows + columns per matrix).
- * Limits: wasm addresses at most 4 GiB (32-bit memory); on wasm, cpu and node the tensors live in this process,
- * so the estimate must also fit the memory available to it (`process.availableMemory()`, which follows cgroup
- * limits); on gpu no limit is known and nothing is refused.
+ * Limits: wasm addresses at most 4 GiB (32-bit memory); on wasm, cpu, node and webgpu the estimate must also fit
+ * the memory available to this process (`process.availableMemory()`, which follows cgroup limits: webgpu stages
+ * every upload and read-back there); on gpu no limit is known and nothing is refused.
+ * On webgpu, besides, every tensor is one GPU buffer bound whole to a shader, so the largest single tensor (the
+ * largest parameter matrix, whose gradient and optimizer state are as large, or the largest activation of one
+ * micro-batch, from the model's analytic shapes) must fit the adapter's `maxBufferSize` and
+ * `maxStorageBufferBindingSize` (`checkGpuTensors`).
  * The estimate is checked against measured peaks in test/train/memory.test.ts (within the factor stated there).
  */
 import type { RunConfig } from '../config/types.generated.js';
+import type { GpuBufferLimits } from '../backend.js';
 import { EXIT, UserError } from '../errors.js';
 import { formatBytes } from '../files/input-file.js';
 import type { ModelMemory } from '../models/model.js';
@@ -113,16 +118,28 @@ export function availableMemory(): number {
 
 /** The config keys to change, in words, for the part of the estimate that is largest. */
 function advice(config: RunConfig, estimate: MemoryEstimate): string {
-  const model = config.model as { name: string; width?: number; hidden?: number[]; mlpWidth?: number; depth?: number };
   const modelPart = estimate.parameters + estimate.gradients + estimate.optimizerState + estimate.updateBuffers;
+  return modelPart >= estimate.activations ? modelAdvice(config, true) : batchAdvice(config);
+}
+
+/** `make model.width (…), model.mlpWidth or model.depth smaller` (depth only where the whole model counts). */
+function modelAdvice(config: RunConfig, withDepth: boolean): string {
+  const model = config.model as { name: string; width?: number; hidden?: number[]; mlpWidth?: number; depth?: number; dense?: number[] };
   const modelKeys =
-    model.width !== undefined
-      ? `model.width (${model.width}), model.mlpWidth or model.depth`
+    model.name === 'cnn' && model.dense !== undefined
+      ? `model.conv's channels or model.dense (${JSON.stringify(model.dense)})`
+      : model.width !== undefined
+      ? withDepth
+        ? `model.width (${model.width}), model.mlpWidth or model.depth`
+        : `model.width (${model.width}) or model.mlpWidth (${model.mlpWidth})`
       : model.hidden !== undefined
         ? `model.hidden (${JSON.stringify(model.hidden)})`
         : 'the model';
-  const batch = `train.batchSize (${config.train.batchSize}) or raise train.accumulationSteps (${config.train.accumulationSteps})`;
-  return modelPart >= estimate.activations ? `make ${modelKeys} smaller` : `lower ${batch}`;
+  return `make ${modelKeys} smaller`;
+}
+
+function batchAdvice(config: RunConfig): string {
+  return `lower train.batchSize (${config.train.batchSize}) or raise train.accumulationSteps (${config.train.accumulationSteps})`;
 }
 
 /** The one-line summary of an estimate: "6.1 GiB (parameters 1.0 GiB, …)". */
@@ -145,11 +162,20 @@ function describeEvaluation(e: MemoryEstimate): string {
 }
 
 /**
- * Refuses a run whose training step or evaluation passes a limit of its backend. `evalBatch`: examples in one
- * evaluation batch, min(train.evalBatchSize, the largest evaluated split); 0 when nothing is evaluated.
+ * Refuses a run whose training step or evaluation passes a limit of its backend, or (given `gpu`, the webgpu
+ * adapter's limits) whose largest tensor does not fit one GPU buffer. `evalBatch`: examples in one evaluation
+ * batch, min(train.evalBatchSize, the largest evaluated split); 0 when nothing is evaluated.
  * @throws UserError (exit 2) with the estimate, the limit and what to change.
  */
-export function checkMemory(config: RunConfig, model: ModelMemory, backend: string, available = availableMemory(), evalBatch = 0): MemoryEstimate {
+export function checkMemory(
+  config: RunConfig,
+  model: ModelMemory,
+  backend: string,
+  available = availableMemory(),
+  gpu?: GpuBufferLimits,
+  evalBatch = 0,
+): MemoryEstimate {
+  if (gpu !== undefined) checkGpuTensors(config, model, gpu);
   const estimate = estimateRunMemory(config, model, evalBatch);
   const limits = memoryLimits(backend, available);
   const limit = limits.find((l) => estimate.total > l.bytes);
@@ -165,6 +191,45 @@ export function checkMemory(config: RunConfig, model: ModelMemory, backend: stri
     throw new UserError(`evaluating this run needs about ${describeEvaluation(estimate)}, more than ${evalLimit.what} (${formatBytes(evalLimit.bytes)}); ${fix}`, EXIT.usage);
   }
   return estimate;
+}
+
+
+/** The largest single tensor of a run: its bytes, what it is, and what to change to shrink it. */
+export interface LargestTensor {
+  bytes: number;
+  what: string;
+  advice: string;
+}
+
+/** The largest single tensor of a run from the model's analytic shapes; null when the model cannot say. */
+export function largestTensor(config: RunConfig, model: ModelMemory): LargestTensor | null {
+  const microBatch = Math.ceil(config.train.batchSize / config.train.accumulationSteps);
+  const parameter = model.largestParameter === undefined ? null : 4 * model.largestParameter;
+  const activation = model.largestActivationPerExample === undefined ? null : 4 * model.largestActivationPerExample * microBatch;
+  if (parameter === null && activation === null) return null;
+  if (activation === null || (parameter !== null && parameter >= activation)) {
+    return { bytes: parameter!, what: 'its largest parameter matrix', advice: modelAdvice(config, false) };
+  }
+  return { bytes: activation, what: `its largest activation for a ${microBatch}-example micro-batch`, advice: batchAdvice(config) };
+}
+
+/**
+ * Refuses a webgpu run whose largest single tensor does not fit one GPU buffer of the adapter.
+ * @throws UserError (exit 2) with the tensor's size, the limit and what to change.
+ */
+export function checkGpuTensors(config: RunConfig, model: ModelMemory, limits: GpuBufferLimits): void {
+  const largest = largestTensor(config, model);
+  if (largest === null) return;
+  const [name, bytes] =
+    limits.maxStorageBufferBindingSize <= limits.maxBufferSize
+      ? ['maxStorageBufferBindingSize', limits.maxStorageBufferBindingSize]
+      : ['maxBufferSize', limits.maxBufferSize];
+  if (largest.bytes > bytes) {
+    throw new UserError(
+      `this run's largest tensor, ${largest.what}, needs ${formatBytes(largest.bytes)}, more than the GPU adapter's ${name} (${formatBytes(bytes)}); ${largest.advice}`,
+      EXIT.usage,
+    );
+  }
 }
 
 /** Whether an error thrown by a backend is an allocation failure (wasm's out-of-bounds access after a failed grow, V8's). */

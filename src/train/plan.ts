@@ -64,7 +64,7 @@ export async function buildPlan(config: RunConfig, log: (line: string) => void =
   // Refuse a run that cannot fit before any parameter is allocated.
   const modelMemory = modelFamily.memory?.(config.model as never, dataset.spec);
   const evaluated = Math.max(dataset.validation?.size ?? 0, dataset.test?.size ?? 0);
-  if (modelMemory) checkMemory(config, modelMemory, backend.name, undefined, Math.min(config.train.evalBatchSize, evaluated));
+  if (modelMemory) checkMemory(config, modelMemory, backend.name, undefined, backend.bufferLimits, Math.min(config.train.evalBatchSize, evaluated));
   const model = await buildModel(modelFamily, config.model, dataset.spec, Rng.derive(config.train.seed, 'init').nextUint32());
   const multiplier = multiplierSchedule(scheduleSpec(config.schedule, totalSteps), totalSteps);
   const resolvedOptimizer = optimizerOptions(config.optimizer);

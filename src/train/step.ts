@@ -153,6 +153,37 @@ export async function readStepResultAsync(out: ReturnType<typeof applySums>): Pr
   return { loss, correct, gradNorm, updateNorm };
 }
 
+/** A step's four results as one float32 tensor [loss, correct, gradNorm, updateNorm] (disposes the scalars). */
+export function stepScalars(out: ReturnType<typeof applySums>): tf.Tensor1D {
+  const all = tf.tidy(() => tf.stack([out.loss, tf.cast(out.correct, 'float32'), out.gradNorm, out.updateNorm]) as tf.Tensor1D);
+  tf.dispose([out.loss, out.correct, out.gradNorm, out.updateNorm]);
+  return all;
+}
+
+/** Tensors per concat: a WebGPU shader binds 8 storage buffers, the output takes one. */
+const CONCAT_MAX = 7;
+
+/**
+ * The results of several steps, each a `stepScalars` tensor, read back with ONE asynchronous data() (disposes
+ * them): the training loop reads a log interval's steps this way, so a GPU step never waits for the CPU.
+ */
+export async function readStepScalars(steps: tf.Tensor1D[]): Promise<StepResult[]> {
+  if (steps.length === 0) return [];
+  const joined = tf.tidy(() => {
+    let parts: tf.Tensor1D[] = steps;
+    while (parts.length > 1) {
+      const next: tf.Tensor1D[] = [];
+      for (let i = 0; i < parts.length; i += CONCAT_MAX) next.push(tf.concat(parts.slice(i, i + CONCAT_MAX)));
+      parts = next;
+    }
+    return parts[0].clone();
+  });
+  tf.dispose(steps);
+  const values = await joined.data();
+  joined.dispose();
+  return steps.map((_, k) => ({ loss: values[4 * k], correct: values[4 * k + 1], gradNorm: values[4 * k + 2], updateNorm: values[4 * k + 3] }));
+}
+
 /** trainStep's update, its scalars left as tensors (for readStepResult or readStepResultAsync). */
 export function trainStepTensors(settings: StepSettings, batch: Batch, step: number, measureNorms: boolean): ReturnType<typeof applySums> {
   const { model, accumulationSteps, labelSmoothing, seed } = settings;

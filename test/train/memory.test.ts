@@ -128,6 +128,47 @@ describe('memory estimate', () => {
     expect(() => checkMemory(wide, mlpMemory, 'cpu', 1024 ** 3)).toThrow(/; lower train\.batchSize \(4096\) or raise train\.accumulationSteps \(1\)$/);
   });
 
+  it('on webgpu refuses a run whose largest tensor does not fit one GPU buffer, naming the tensor, the limit and what to change', () => {
+    const limits = { maxBufferSize: 256 * 2 ** 20, maxStorageBufferBindingSize: 128 * 2 ** 20 };
+    const plenty = 64 * 1024 ** 3;
+    const mnist = { kind: 'image' as const, shape: [28, 28, 1], classes: 10 };
+    // A parameter matrix: 784 × 50000 float32 = 149.5 MiB.
+    const wide = config('mlp', ['model.hidden=[50000]']);
+    const wideMemory = modelFamily('mlp').memory!(wide.model as never, mnist);
+    const refusal = (run: () => unknown): UserError => {
+      try {
+        run();
+      } catch (error) {
+        return error as UserError;
+      }
+      throw new Error('not refused');
+    };
+    const parameter = refusal(() => checkMemory(wide, wideMemory, 'webgpu', plenty, limits));
+    expect(parameter).toBeInstanceOf(UserError);
+    expect(parameter.exitCode).toBe(EXIT.usage);
+    expect(parameter.message).toBe(
+      "this run's largest tensor, its largest parameter matrix, needs 149.5 MiB, more than the GPU adapter's maxStorageBufferBindingSize (128.0 MiB); make model.hidden ([50000]) smaller",
+    );
+    // The tighter of the two limits is named.
+    expect(refusal(() => checkMemory(wide, wideMemory, 'webgpu', plenty, { maxBufferSize: 64 * 2 ** 20, maxStorageBufferBindingSize: 2 ** 30 })).message).toMatch(
+      /more than the GPU adapter's maxBufferSize \(64\.0 MiB\); make model\.hidden/,
+    );
+    // An activation: attention scores of 785 tokens (patch 1 and a class token), 4 heads, 16 examples.
+    const scores = config('vit', ['model.patchSize=1', 'model.pooling=cls']);
+    const scoresMemory = modelFamily('vit').memory!(scores.model as never, mnist);
+    expect(refusal(() => checkMemory(scores, scoresMemory, 'webgpu', plenty, limits)).message).toBe(
+      `this run's largest tensor, its largest activation for a 16-example micro-batch, needs ${(4 * 4 * 785 * 785 * 16 / 2 ** 20).toFixed(1)} MiB, ` +
+        "more than the GPU adapter's maxStorageBufferBindingSize (128.0 MiB); lower train.batchSize (16) or raise train.accumulationSteps (1)",
+    );
+    // Smaller micro-batches, or a narrower layer, fit; the CPU-side limit still applies to the whole estimate.
+    const accumulated = config('vit', ['model.patchSize=1', 'model.pooling=cls', 'train.accumulationSteps=4']);
+    expect(() => checkMemory(accumulated, scoresMemory, 'webgpu', plenty, limits)).not.toThrow();
+    const narrow = config('mlp', ['model.hidden=[20000]']);
+    const narrowMemory = modelFamily('mlp').memory!(narrow.model as never, mnist);
+    expect(() => checkMemory(narrow, narrowMemory, 'webgpu', plenty, limits)).not.toThrow();
+    expect(() => checkMemory(narrow, narrowMemory, 'webgpu', 2 ** 20, limits)).toThrow(/more than the memory available to this process \(1\.0 MiB\)/);
+  });
+
   it('orders the limits of each backend, tightest first', () => {
     expect(memoryLimits('wasm', 8 * 1024 ** 3).map((l) => l.bytes)).toEqual([WASM_ADDRESS_SPACE, 8 * 1024 ** 3]);
     expect(memoryLimits('wasm', 1024 ** 3).map((l) => l.bytes)).toEqual([1024 ** 3, WASM_ADDRESS_SPACE]);

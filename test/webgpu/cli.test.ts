@@ -1,7 +1,8 @@
 // lion-train on the webgpu backend through the real CLI, on lavapipe where there is no GPU
 // (test/helpers/webgpu.ts): the losses match cpu, the adapter is named in the log, compute.jsonl and
-// summary.json, a pause and resume is exact, auto passes a software adapter over, no adapter is exit 2.
-import { readFileSync } from 'node:fs';
+// summary.json, a pause and resume is exact, auto passes a software adapter over, a tensor too large for one GPU
+// buffer is refused before training, no adapter is exit 2.
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { hasStackTrace, runCliAsync, tempDir } from '../helpers/cli.js';
@@ -57,6 +58,38 @@ describe('lion-train train --set train.backend=webgpu', () => {
     const result = await runCliAsync(train('auto', 'train.backend=auto', 'train.steps=2'), { env });
     expect(result.code, result.stderr).toBe(0);
     expect(result.stdout + result.stderr).toMatch(/^backend: wasm \(auto; passed over: gpu: .*; webgpu: only a software adapter: auto takes a hardware GPU only, train\.backend: webgpu uses it; node: .*\)$/m);
+  });
+
+  // Both tensors are over 4 GiB, more than any adapter's buffer (lavapipe's storage binding limit is 128 MiB).
+  it.each([
+    [
+      'a parameter matrix: a 28·28·512 → 4096 dense kernel',
+      'model:\n  name: cnn\n  conv: [{ channels: 512, kernel: 3 }]\n  dense: [4096]\n',
+      32,
+      ["its largest parameter matrix, needs 6.1 GiB", "make model.conv's channels or model.dense ([4096]) smaller"],
+    ],
+    [
+      'an activation: the attention scores of 784 tokens, 16 heads, 512 examples',
+      'model:\n  name: vit\n  patchSize: 1\n  width: 64\n  depth: 1\n  heads: 16\n  mlpWidth: 64\n',
+      512,
+      ['its largest activation for a 512-example micro-batch, needs 18.8 GiB', 'lower train.batchSize (512) or raise train.accumulationSteps (1)'],
+    ],
+  ] as const)('refuses a run whose largest tensor does not fit one GPU buffer, %s: exit 2, one line, nothing written', async (_what, model, batchSize, [tensor, change]) => {
+    const file = join(work.path, `wide-${batchSize}.yaml`);
+    const data = 'data:\n  name: synthetic\n  inputShape: [28, 28, 1]\n  classes: 10\n  trainExamples: 1024\n  testExamples: 64\n';
+    writeFileSync(file, `${model}${data}optimizer:\n  name: lion\ntrain:\n  steps: 2\n  batchSize: ${batchSize}\n  backend: webgpu\n`);
+    const out = join(work.path, `wide-${batchSize}`);
+    const result = await runCliAsync(['train', file, '--set', `output.dir=${out}`], { env });
+    expect(result.code, result.stderr).toBe(2);
+    const escape = (text: string) => text.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+    // The limit is the adapter's own (lavapipe: maxStorageBufferBindingSize, 128.0 MiB).
+    const limit = "more than the GPU adapter's (maxStorageBufferBindingSize|maxBufferSize) \\([\\d.]+ [MG]iB\\)";
+    const line = new RegExp(`^lion-train: this run's largest tensor, ${escape(tensor)}, ${limit}; ${escape(change)}$`);
+    const lines = result.stderr.split('\n').filter((l) => l.startsWith('lion-train:'));
+    expect(lines).toHaveLength(1);
+    expect(lines[0]).toMatch(line);
+    expect(hasStackTrace(result.stderr)).toBe(false);
+    expect(existsSync(out)).toBe(false);
   });
 
   it('with no adapter, exits 2 saying what was found and how to get one', async () => {

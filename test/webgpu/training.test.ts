@@ -1,5 +1,6 @@
 // The webgpu backend in one process, against the cpu backend: the golden optimizer trajectories (tfjs-op
-// path), ~20 training steps of every model family (losses per step), and a step the GPU rejects.
+// path; the fused WGSL path is in fused.test.ts), ~20 training steps of every model family (losses per step,
+// the optimizers on their default path, which on webgpu is the fused WGSL passes), and a step the GPU rejects.
 // Runs on lavapipe (Mesa's software Vulkan) where there is no GPU: see test/helpers/webgpu.ts.
 import * as tf from '@tensorflow/tfjs';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -9,6 +10,7 @@ import { modelFamily } from '../../src/models/registry.js';
 import { Adafactor, AdamW, Lion } from '../../src/optim/index.js';
 import { readStepResultAsync, trainStepTensors, type StepSettings } from '../../src/train/step.js';
 import { takeDeviceError } from '../../src/webgpu.js';
+import { dispatchCounts } from '../../src/optim/wgsl.js';
 import { applyStep, caseVariables, disposeAll, firstMismatch, loadGoldenCases, optimizerForCase } from '../optim/helpers.js';
 import { useTestAdapter } from '../helpers/webgpu.js';
 
@@ -82,11 +84,16 @@ async function lossesOn(backend: 'cpu' | 'webgpu', c: FamilyCase): Promise<numbe
   const optimizer = c.optimizer();
   const settings: StepSettings = { model, optimizer, accumulationSteps: 1, gradClipNorm: null, labelSmoothing: 0, seed: 3, ...c.step };
   const losses: number[] = [];
+  const passes = () => Object.values(dispatchCounts()).reduce((a, b) => a + b, 0);
+  const before = passes();
   try {
     for (let s = 0; s < STEPS; s++) {
       const result = await readStepResultAsync(trainStepTensors(settings, batchFor(c, s), s, s % 5 === 0));
       losses.push(result.loss);
     }
+    // Every step's update ran as fused WGSL passes on webgpu (at least one per parameter), none on cpu.
+    if (backend === 'webgpu') expect(passes() - before).toBeGreaterThanOrEqual(STEPS * model.params.size);
+    else expect(passes()).toBe(before);
   } finally {
     optimizer.dispose();
     model.dispose();
