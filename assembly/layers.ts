@@ -21,11 +21,14 @@ const LOG2E: f32 = 1.44269504088896341;
 const LN2_HI: f32 = 0.693359375;
 const LN2_LO: f32 = -2.12194440e-4;
 
-/** e^x per lane for x in [-87, 88] (inputs are clamped there: no infinities, no subnormal results). */
+/**
+ * e^x per lane for x in [-87, 88] (the caller clamps: pmin/pmax are single instructions, min/max are not).
+ * n = round(x·log2 e) by the 1.5·2²³ trick, whose float bits then also give 2^n without a conversion.
+ */
 // @ts-ignore: decorator
 @inline function exp4(x: v128): v128 {
-  x = f32x4.max(f32x4.min(x, f32x4.splat(88.0)), f32x4.splat(-87.0));
-  const n = f32x4.nearest(f32x4.mul(x, f32x4.splat(LOG2E)));
+  const t = f32x4.add(f32x4.mul(x, f32x4.splat(LOG2E)), f32x4.splat(12582912.0)); // 1.5·2²³ + n
+  const n = f32x4.sub(t, f32x4.splat(12582912.0));
   const r = f32x4.sub(f32x4.sub(x, f32x4.mul(n, f32x4.splat(LN2_HI))), f32x4.mul(n, f32x4.splat(LN2_LO)));
   let p = f32x4.splat(1.9875691500e-4);
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.3981999507e-3));
@@ -34,7 +37,8 @@ const LN2_LO: f32 = -2.12194440e-4;
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(1.6666665459e-1));
   p = f32x4.add(f32x4.mul(p, r), f32x4.splat(5.0000001201e-1));
   const y = f32x4.add(f32x4.add(f32x4.mul(f32x4.mul(p, r), r), r), f32x4.splat(1.0));
-  const scale = i32x4.shl(i32x4.add(i32x4.trunc_sat_f32x4_s(n), i32x4.splat(127)), 23); // 2^n as float bits
+  // bits(t) = 0x4B400000 + n: 2^n has the bits (n + 127) << 23.
+  const scale = i32x4.shl(i32x4.add(t, i32x4.splat(127 - 0x4B400000)), 23);
   return f32x4.mul(y, scale);
 }
 
@@ -94,23 +98,23 @@ export function attentionForward(
         const qi = q + base + <usize>i * rowBytes;
         const row = pBase + ((<usize>(i * tokens)) << 2);
         const seen = causal ? i + 1 : tokens;
-        let max: f32 = <f32>-Infinity;
+        let top: f32 = <f32>-Infinity;
         for (let j = 0; j < seen; j++) {
           const s = dot(qi, k + base + <usize>j * rowBytes, hd) * scale;
           store<f32>(row + (<usize>j << 2), s);
-          max = s > max ? s : max;
+          top = s > top ? s : top;
         }
-        const vMax = f32x4.splat(max);
+        const vMax = f32x4.splat(top);
         let vSum = f32x4.splat(0);
         const seen4 = seen & ~3;
         for (let j = 0; j < seen4; j += 4) {
-          const e = exp4(f32x4.sub(v128.load(row + (<usize>j << 2)), vMax));
+          const e = exp4(f32x4.pmax(f32x4.sub(v128.load(row + (<usize>j << 2)), vMax), f32x4.splat(-87.0)));
           v128.store(row + (<usize>j << 2), e);
           vSum = f32x4.add(vSum, e);
         }
         let sum = hsum(vSum);
         for (let j = seen4; j < seen; j++) {
-          const e = exp1(load<f32>(row + (<usize>j << 2)) - max);
+          const e = exp1(max<f32>(load<f32>(row + (<usize>j << 2)) - top, -87.0));
           store<f32>(row + (<usize>j << 2), e);
           sum += e;
         }
@@ -249,7 +253,7 @@ const GELU_K: f32 = 1.702;
 /** σ(1.702x) per lane, the argument clamped to ±80 (so σ never underflows to a subnormal). */
 // @ts-ignore: decorator
 @inline function geluSigmoid(x: v128): v128 {
-  const z = f32x4.max(f32x4.min(f32x4.mul(x, f32x4.splat(-GELU_K)), f32x4.splat(80.0)), f32x4.splat(-80.0));
+  const z = f32x4.pmax(f32x4.pmin(f32x4.mul(x, f32x4.splat(-GELU_K)), f32x4.splat(80.0)), f32x4.splat(-80.0));
   return f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), exp4(z)));
 }
 

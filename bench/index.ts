@@ -470,7 +470,7 @@ const PYTHONS = ['/usr/bin/python3', 'python3'];
 
 /** A python3 that imports torch, or undefined. */
 function pythonWithTorch(): string | undefined {
-  return PYTHONS.find((p) => spawnSync(p, ['-c', 'import torch, numpy'], { stdio: 'ignore' }).status === 0);
+  return PYTHONS.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
 }
 
 /** Runs `command` to its end: wall seconds (spawn to exit), exit status, stdout and the tail of stderr. */
@@ -561,7 +561,7 @@ async function benchTimeToAccuracy(): Promise<void> {
   console.log(`  load average at start: ${load()} (${cpus().length} cores)`);
   ensureBuilt();
   const python = flag('no-torch') ? undefined : pythonWithTorch();
-  if (!python) console.log(`  PyTorch twin skipped: ${flag('no-torch') ? '--no-torch' : 'no python3 with torch and numpy (Debian: apt-get install python3-torch)'}`);
+  if (!python) console.log(`  PyTorch twin skipped: ${flag('no-torch') ? '--no-torch' : 'no python3 with torch (Debian: apt-get install python3-torch)'}`);
   const threads = python ? await fastestTorchThreads(python) : 1;
   const dir = mkdtempSync(join(tmpdir(), 'lion-train-tta-'));
   const runs: TrainedRun[] = [];

@@ -25,7 +25,6 @@ import math
 import os
 import sys
 
-import numpy as np
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
@@ -38,7 +37,9 @@ PAD, EVAL_EVERY, EVAL_EXAMPLES, VALIDATION_FRACTION = 2, 500, 1200, 0.02
 
 
 def read_idx(path, header):
-    return np.fromfile(path, dtype=np.uint8, offset=header)
+    """The bytes of an IDX file after its header, as uint8."""
+    with open(path, "rb") as f:
+        return torch.frombuffer(bytearray(f.read()[header:]), dtype=torch.uint8)
 
 
 def load_mnist(folder):
@@ -46,7 +47,7 @@ def load_mnist(folder):
     def split(prefix):
         x = read_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte"), 16).reshape(-1, 28, 28, 1)
         y = read_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte"), 8)
-        return torch.from_numpy(x.astype(np.float32) / 255.0), torch.from_numpy(y.astype(np.int64))
+        return x.float() / 255.0, y.long()
     return split("train"), split("t10k")
 
 
