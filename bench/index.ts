@@ -17,7 +17,7 @@
  * against its PyTorch twin (bench/torch_vit.py, OMP_NUM_THREADS at its fastest setting here), interleaved,
  * --rounds=2: wall, test accuracy and the ratio; --train-steps=N shortens both runs for a quick look.
  * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
- * --no-torch --no-optim --no-vit-optimizers --no-fused --fused=none|all|attention,layerNorm,gelu,matMulTN --no-profile --no-memory --memory-steps=2000 --no-workers
+ * --no-torch --no-optim --no-vit-optimizers --no-fused --fused-steps=3 --fused-rounds=16 --fused=none|all|attention,layerNorm,gelu,matMulTN --no-profile --no-memory --memory-steps=2000 --no-workers
  * --workers-rounds=7 --optim-params=4000000 (webgpu). `--backends=webgpu` alone runs only the training steps and the
  * optimizer updates on webgpu, and names the adapter.
  */
@@ -426,8 +426,9 @@ async function profileVitStep(): Promise<void> {
  * with all, interleaved round by round (the machine is shared: medians of all rounds).
  */
 async function benchFusedKernels(): Promise<void> {
-  const steps = Number(option('steps', '20'));
-  const rounds = Number(option('rounds', '5'));
+  // Short rounds, many of them: on a shared machine the load drifts within seconds.
+  const steps = Number(option('fused-steps', '3'));
+  const rounds = Number(option('fused-rounds', '16'));
   console.log(`\n## Fused layer kernels on configs/vit.yaml's step (wasm, Lion, 2 micro-batches of 63; ${rounds} interleaved rounds of ${steps} steps, median)\n`);
   await initBackend('wasm');
   const c = vitCase('lion');
@@ -442,10 +443,10 @@ async function benchFusedKernels(): Promise<void> {
   for (let r = 0; r < rounds; r++) {
     for (const [v, variant] of variants.entries()) {
       setFusedKernels(variant.kinds);
-      for (let s = 0; s < steps + 2; s++) {
+      for (let s = 0; s < steps + 1; s++) {
         const start = performance.now();
         trainStep(c.settings(2), c.batch, step++, false);
-        if (s >= 2) samples[v].push(performance.now() - start);
+        if (s >= 1) samples[v].push(performance.now() - start);
       }
     }
   }

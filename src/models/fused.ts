@@ -29,11 +29,16 @@ interface LayerKernels {
   matMulTN(a: number, b: number, c: number, K: number, M: number, N: number): void;
 }
 
-export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMulTN';
+/**
+ * The kinds: the four kernels, and `sharedIdentity`: tfjs-backend-wasm's Identity (behind tf.clone, and so
+ * behind every tensor a gradient saves) copies the data; replaced by one that shares it, as Reshape does.
+ * Sound because no wasm kernel writes into an input: every output is memory the backend allocated.
+ */
+export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMulTN' | 'sharedIdentity';
 
-export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMulTN'];
+export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMulTN', 'sharedIdentity'];
 
-const enabled: Record<FusedKind, boolean> = { attention: true, layerNorm: true, gelu: true, matMulTN: true };
+const enabled: Record<FusedKind, boolean> = { attention: true, layerNorm: true, gelu: true, matMulTN: true, sharedIdentity: true };
 
 /** Switches fused kinds on or off (all on by default): for A/B benchmarks and tests. */
 export function setFusedKernels(kinds: Partial<Record<FusedKind, boolean>>): void {
@@ -89,9 +94,37 @@ function wasmKernels(backend: WasmBackend): LayerKernels {
 
 /** Whether `kind` runs as a fused kernel now (current backend wasm, kernels loadable, kind switched on). */
 export function fusedKernel(kind: FusedKind): boolean {
-  if (!enabled[kind] || tf.getBackend() !== 'wasm') return false;
+  if (tf.getBackend() !== 'wasm') return false;
+  shareIdentity();
+  if (!enabled[kind]) return false;
+  if (kind === 'sharedIdentity') return true;
   const memory = backendMemory((tf.backend() as unknown as WasmBackend).wasm);
   return memory !== null && kernelsOn(memory) !== null;
+}
+
+let identityShared = false;
+
+/**
+ * Replaces the wasm backend's Identity (once, when a layer first asks on wasm: its own kernels are registered
+ * by then) with one that shares the input's memory, counted by the backend as Reshape counts it; with
+ * `sharedIdentity` off it copies, as before.
+ */
+function shareIdentity(): void {
+  if (identityShared) return;
+  const copying = tf.getKernel('Identity', 'wasm');
+  if (copying === undefined) return;
+  identityShared = true;
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Identity',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const x = args.inputs.x as tf.TensorInfo;
+      if (!enabled.sharedIdentity || x.dtype === 'string') return copying.kernelFunc(args);
+      (args.backend as unknown as { incRef(dataId: tf.DataId): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+    },
+  });
 }
 
 type Body = (k: LayerKernels, b: WasmBackend, inputs: tf.TensorInfo[], attrs: tf.NamedAttrMap) => tf.TensorInfo[];

@@ -102,4 +102,20 @@ describe('fused layer kernels on wasm', () => {
     const { fused, reference } = fusedAndReference((xi, wi, bi) => dense(xi as tf.Tensor2D, { kernel: wi, bias: bi }), [x, w, b]);
     expectClose(fused, reference, 1e-4 * Math.sqrt(rows));
   });
+
+  it('tf.clone on wasm shares the memory of its input, which outlives the input, and copies with sharedIdentity off', async () => {
+    await useBackend('wasm');
+    expect(fusedKernel('sharedIdentity')).toBe(true);
+    const offset = (t: tf.Tensor) => (tf.backend() as unknown as { getMemoryOffset(id: tf.DataId): number }).getMemoryOffset(t.dataId);
+    const x = tf.tensor1d([1, 2, 3, 4]);
+    const shared = tf.clone(x);
+    expect(offset(shared)).toBe(offset(x));
+    x.dispose();
+    expect(Array.from(shared.dataSync())).toEqual([1, 2, 3, 4]);
+    setFusedKernels({ sharedIdentity: false });
+    const copied = tf.clone(shared);
+    expect(offset(copied)).not.toBe(offset(shared));
+    expect(Array.from(copied.dataSync())).toEqual([1, 2, 3, 4]);
+    tf.dispose([shared, copied]);
+  });
 });
