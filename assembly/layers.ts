@@ -361,3 +361,27 @@ export function matMulTN(a: usize, b: usize, c: usize, K: i32, M: i32, N: i32): 
     }
   }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Column sums (a dense layer's bias gradient) without a transpose
+
+/**
+ * out[j] = Σ_r x[r, j] for x [rows, n] row-major, summed in row order (as tfjs's Sum over the rows of the
+ * transposed matrix), 4 columns at a time and the last n mod 4 one by one.
+ */
+export function columnSums(x: usize, out: usize, rows: i32, n: i32): void {
+  const rowBytes = <usize>n << 2;
+  const n4 = n & ~3;
+  for (let j = 0; j < n4; j += 4) {
+    let acc = f32x4.splat(0);
+    let p = x + (<usize>j << 2);
+    for (let r = 0; r < rows; r++, p += rowBytes) acc = f32x4.add(acc, v128.load(p));
+    v128.store(out + (<usize>j << 2), acc);
+  }
+  for (let j = n4; j < n; j++) {
+    let acc: f32 = 0;
+    let p = x + (<usize>j << 2);
+    for (let r = 0; r < rows; r++, p += rowBytes) acc += load<f32>(p);
+    store<f32>(out + (<usize>j << 2), acc);
+  }
+}

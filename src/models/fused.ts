@@ -27,18 +27,19 @@ interface LayerKernels {
   geluForward(x: number, y: number, n: number): void;
   geluBackward(dy: number, x: number, dx: number, n: number): void;
   matMulTN(a: number, b: number, c: number, K: number, M: number, N: number): void;
+  columnSums(x: number, out: number, rows: number, n: number): void;
 }
 
 /**
- * The kinds: the four kernels, and `sharedIdentity`: tfjs-backend-wasm's Identity (behind tf.clone, and so
+ * The kinds: the five kernels, and `sharedIdentity`: tfjs-backend-wasm's Identity (behind tf.clone, and so
  * behind every tensor a gradient saves) copies the data; replaced by one that shares it, as Reshape does.
  * Sound because no wasm kernel writes into an input: every output is memory the backend allocated.
  */
-export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMulTN' | 'sharedIdentity';
+export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMulTN' | 'columnSums' | 'sharedIdentity';
 
-export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMulTN', 'sharedIdentity'];
+export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMulTN', 'columnSums', 'sharedIdentity'];
 
-const enabled: Record<FusedKind, boolean> = { attention: true, layerNorm: true, gelu: true, matMulTN: true, sharedIdentity: true };
+const enabled: Record<FusedKind, boolean> = { attention: true, layerNorm: true, gelu: true, matMulTN: true, columnSums: true, sharedIdentity: true };
 
 /** Switches fused kinds on or off (all on by default): for A/B benchmarks and tests. */
 export function setFusedKernels(kinds: Partial<Record<FusedKind, boolean>>): void {
@@ -156,6 +157,7 @@ const LAYER_NORM_GRAD = 'LionTrainLayerNormGrad';
 const GELU = 'LionTrainGelu';
 const GELU_GRAD = 'LionTrainGeluGrad';
 const MAT_MUL_TN = 'LionTrainMatMulTN';
+const COLUMN_SUMS = 'LionTrainColumnSums';
 
 interface AttentionAttrs {
   batch: number;
@@ -228,6 +230,14 @@ register(MAT_MUL_TN, ['a', 'b'], (k, b, [a, bt]) => {
   const [pa, pb, pc] = offsets(b, [a, bt, c]);
   k.matMulTN(pa, pb, pc, K, M, N);
   return [c];
+});
+
+register(COLUMN_SUMS, ['x'], (k, b, [x]) => {
+  const [rows, n] = x.shape;
+  const out = b.makeOutput([n], 'float32');
+  const [px, po] = offsets(b, [x, out]);
+  k.columnSums(px, po, rows, n);
+  return [out];
 });
 
 const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor[] => {
@@ -314,4 +324,17 @@ export function canFuseMatMulTN(columns: number): boolean {
  */
 export function matMulTN(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
   return run(MAT_MUL_TN, { a, b })[0] as tf.Tensor2D;
+}
+
+/** Whether column sums can run as one kernel now. */
+export function canFuseColumnSums(): boolean {
+  return fusedKernel('columnSums');
+}
+
+/**
+ * Σ over the rows of x [rows, n] → [n] in one pass (tfjs's Sum over axis 0 transposes x first). No gradient of
+ * its own: used inside hand-written gradients only. Check canFuseColumnSums first.
+ */
+export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  return run(COLUMN_SUMS, { x })[0] as tf.Tensor1D;
 }

@@ -11,7 +11,18 @@
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../random.js';
-import { canFuseAttention, canFuseGelu, canFuseLayerNorm, canFuseMatMulTN, fusedAttention, fusedGelu, fusedLayerNorm, matMulTN } from './fused.js';
+import {
+  canFuseAttention,
+  canFuseColumnSums,
+  canFuseGelu,
+  canFuseLayerNorm,
+  canFuseMatMulTN,
+  columnSums as fusedColumnSums,
+  fusedAttention,
+  fusedGelu,
+  fusedLayerNorm,
+  matMulTN,
+} from './fused.js';
 import type { ForwardOptions, Model } from './model.js';
 
 // ── Parameters ────────────────────────────────────────────────────────────────────────────────────
@@ -137,10 +148,12 @@ export function useAutodiffReference(on: boolean): void {
 }
 
 /**
- * The bias gradient: column sums of dy [rows, n] → [n]. `tf.sum(dy, 0)` measured as fast as ones[1, rows]·dy
- * in a training step: XNNPACK repacks dy as the right operand on every call.
+ * The bias gradient: column sums of dy [rows, n] → [n]. On wasm one pass (fused.ts: tfjs's Sum over axis 0
+ * transposes dy first); elsewhere `tf.sum(dy, 0)`, measured as fast as ones[1, rows]·dy in a training step
+ * (XNNPACK repacks dy as the right operand on every call).
  */
 function columnSums(dy: tf.Tensor2D): tf.Tensor1D {
+  if (canFuseColumnSums()) return fusedColumnSums(dy);
   return tf.sum(dy, 0);
 }
 

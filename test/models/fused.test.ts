@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
 import { afterEach, describe, expect, it } from 'vitest';
-import { FUSED_KINDS, fusedKernel, matMulTN, setFusedKernels } from '../../src/models/fused.js';
+import { columnSums, FUSED_KINDS, fusedKernel, matMulTN, setFusedKernels } from '../../src/models/fused.js';
 import { causalMask, dense, gelu, layerNorm, ParameterStore, selfAttention, useAutodiffReference, type AttentionParams } from '../../src/models/layers.js';
 import { fixedTensor, maxAbsDiff, useBackend } from './helpers.js';
 
@@ -117,5 +117,16 @@ describe('fused layer kernels on wasm', () => {
     expect(offset(copied)).not.toBe(offset(shared));
     expect(Array.from(copied.dataSync())).toEqual([1, 2, 3, 4]);
     tf.dispose([shared, copied]);
+  });
+
+  // Widths with and without a remainder of 1-3 columns: the sums equal tfjs's Sum over axis 0 exactly (same order).
+  it.each([
+    [1008, 64],
+    [63, 10],
+    [5, 3],
+  ])('columnSums of [%i, %i] equals tf.sum over the rows, bit for bit', async (rows, n) => {
+    await useBackend('wasm');
+    const x = fixedTensor([rows, n], 41) as tf.Tensor2D;
+    expect(Array.from(columnSums(x).dataSync())).toEqual(Array.from(tf.sum(x, 0).dataSync()));
   });
 });
