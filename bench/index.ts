@@ -17,8 +17,10 @@
  * against its PyTorch twin (bench/torch_vit.py, OMP_NUM_THREADS at its fastest setting here), interleaved,
  * --rounds=2: wall, test accuracy and the ratio; --train-steps=N shortens both runs for a quick look.
  * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
- * --no-torch --no-optim --no-vit-optimizers --no-fused --fused-steps=3 --fused-rounds=16 --fused=none|all|attention,layerNorm,gelu,matMulTN --no-profile --no-memory --memory-steps=2000 --no-workers
- * --workers-rounds=7 --optim-params=4000000 (webgpu). `--backends=webgpu` alone runs only the training steps and the
+ * --no-torch --no-optim --no-vit-optimizers --no-fused --fused-steps=3 --fused-rounds=16 --no-profile --no-memory
+ * --memory-steps=2000 --no-workers --fused=none|all|attention,layerNorm,gelu,matMulTN,columnSums,sharedIdentity
+ * (the fused kinds the main thread's sections run with; default all) --workers-rounds=7
+ * --optim-params=4000000 (webgpu). `--backends=webgpu` alone runs only the training steps and the
  * optimizer updates on webgpu, and names the adapter.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
@@ -458,7 +460,7 @@ async function benchFusedKernels(): Promise<void> {
   console.log(`${table(rows)}\n\nload average: ${load()}`);
 }
 
-/** --fused=none|all|attention,layerNorm,gelu,matMulTN: the fused kinds the other sections run with (default all). */
+/** --fused=none|all|attention,layerNorm,…: the fused kinds the other sections run with (default all). */
 function fusedOption(): Partial<Record<FusedKind, boolean>> {
   const value = option('fused', 'all');
   const on = value === 'all' ? FUSED_KINDS : value === 'none' ? [] : value.split(',');
