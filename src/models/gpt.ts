@@ -139,7 +139,7 @@ export const gpt: ModelFamily<GptModelConfig> = {
       let h = dropout(tf.reshape(x, [b * t, d]) as tf.Tensor2D, config.dropout, options, 'embedding'); // [b·t, d]
       const mask = causalMask(t); // [t, t]
 
-      const settings = { shape: { batch: b, tokens: t, heads, mask }, gelu: config.gelu, dropout: config.dropout, options };
+      const settings = { shape: { batch: b, tokens: t, heads, mask, causal: true }, gelu: config.gelu, dropout: config.dropout, options };
       params.blocks.forEach((block, i) => {
         h = transformerBlock(h, block, `blocks.${i}`, settings); // [b·t, d]
       });

