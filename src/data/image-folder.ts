@@ -15,7 +15,7 @@
  */
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { extname, join, relative } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import type { ImageFolderDataConfig } from '../config/types.generated.js';

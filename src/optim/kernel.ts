@@ -23,7 +23,7 @@
  * still 1.3-2.5x the JS loop (both pay for the page faults of the fresh output arrays).
  * `setFusedImplementation` forces one, for benchmarks and tests.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import {
   backendMemory,
   HeapIO,

@@ -1,6 +1,8 @@
-// The end-to-end tests run the real CLI (bin/lion-train), which runs the compiled dist/: build it once.
+// The end-to-end tests run the real CLI (bin/lion-train), which runs the compiled dist/: build it once,
+// as `npm run build` does (tsc, then the start-up pieces of scripts/build-startup.mjs).
 import { execFileSync } from 'node:child_process';
 
 export default function setup(): void {
   execFileSync('npx', ['tsc', '-p', 'tsconfig.build.json'], { stdio: 'inherit' });
+  execFileSync(process.execPath, ['scripts/build-startup.mjs'], { stdio: 'inherit' });
 }
