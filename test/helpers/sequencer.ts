@@ -1,5 +1,5 @@
 /**
- * The order test files start in: the slowest first, so that with two workers on two cores neither is left
+ * The order test files start in (within a vitest project): the slowest first, so that with two workers on two cores neither is left
  * running one long file alone at the end. Measured on 2 cores (seconds, roughly): the queue, kill and
  * one-writer files run many trainings and restarts; the rest follow vitest's own order (longest last run
  * first when it has timings, else largest file first).
