@@ -5,7 +5,7 @@
  * The native packages are optional and loaded only through dynamic import(), never statically.
  * setBackend() returning false is a failure, never a silent fallback to something slower.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from './tf.js';
 import { EXIT, UserError } from './errors.js';
 import { describeAdapter, NO_ADAPTER_HINT, requestAdapter, watchDeviceErrors, type AdapterInfo } from './webgpu.js';
 

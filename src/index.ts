@@ -13,6 +13,6 @@ export type { ModelFamily, Model, InputSpec, InputKind, SpecIssue, ForwardOption
 export type { DataFamily, Dataset, Split, Batch, LoadContext } from './data/dataset.js';
 export type { ModuleModelConfig, ModuleDataConfig } from './config/index.js';
 /** The TensorFlow.js instance lion-train trains with: build your model's tensors with this one. */
-export * as tf from '@tensorflow/tfjs';
+export * as tf from './tf.js';
 export { ParameterStore, withParameters, makeModel, dense, activate, dropout, layerNorm, type DenseParams, type LayerNormParams } from './models/layers.js';
 export { inMemoryDataset, ArraySplit, type ExampleArrays, type InMemoryOptions } from './data/in-memory.js';

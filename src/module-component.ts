@@ -9,7 +9,7 @@
  */
 import { pathToFileURL } from 'node:url';
 import type { DataFamily } from './data/dataset.js';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from './tf.js';
 import type { InputSpec, ModelFamily } from './models/model.js';
 import { layersModelAsModel } from './models/tfjs-layers.js';
 import { displayPath } from './config/extends.js';

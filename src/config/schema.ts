@@ -1,36 +1,62 @@
 /** The run schema (schemas/run.schema.json, the single source of truth) and its compiled validator. */
-import { readFileSync } from 'node:fs';
+import { createHash } from 'node:crypto';
+import { existsSync, readFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
-import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
+import { Ajv2020, type ErrorObject, type Options, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { RunConfig } from './types.generated.js';
 
 export const SCHEMA_PATH = fileURLToPath(new URL('../../schemas/run.schema.json', import.meta.url));
 
+/** ajv's options for the run schema: for the validator compiled at run time and the one the build precompiles. */
+export const RUN_VALIDATOR_OPTIONS: Options = {
+  allErrors: true,
+  useDefaults: true,
+  discriminator: true,
+  verbose: true,
+  strict: true,
+  strictRequired: false,
+  allowUnionTypes: true,
+};
+
+/**
+ * The run schema's validator as the build precompiled it (scripts/build-startup.mjs writes it beside the
+ * compiled schema.js, as ajv standalone code): compiling the schema takes about a second, at the start
+ * of every command that reads a config. Used only when it was compiled from the schema file as it is now.
+ */
+export const PRECOMPILED_VALIDATOR_PATH = fileURLToPath(new URL('./run-validator.cjs', import.meta.url));
+
 export type JsonSchema = Record<string, unknown>;
 
+let cachedSchemaText: string | undefined;
 let cachedSchema: JsonSchema | undefined;
 let cachedValidator: ValidateFunction<RunConfig> | undefined;
 
+function runSchemaText(): string {
+  cachedSchemaText ??= readFileSync(SCHEMA_PATH, 'utf8');
+  return cachedSchemaText;
+}
+
 export function runSchema(): JsonSchema {
-  cachedSchema ??= JSON.parse(readFileSync(SCHEMA_PATH, 'utf8')) as JsonSchema;
+  cachedSchema ??= JSON.parse(runSchemaText()) as JsonSchema;
   return cachedSchema;
+}
+
+/** SHA-256 of the schema file's text: what a precompiled validator records it was compiled from. */
+export function runSchemaHash(): string {
+  return createHash('sha256').update(runSchemaText()).digest('hex');
 }
 
 /** Validates and fills defaults in place (ajv `useDefaults`). */
 export function runValidator(): ValidateFunction<RunConfig> {
-  if (!cachedValidator) {
-    const ajv = new Ajv2020({
-      allErrors: true,
-      useDefaults: true,
-      discriminator: true,
-      verbose: true,
-      strict: true,
-      strictRequired: false,
-      allowUnionTypes: true,
-    });
-    cachedValidator = ajv.compile<RunConfig>(runSchema());
-  }
+  cachedValidator ??= precompiledValidator() ?? new Ajv2020(RUN_VALIDATOR_OPTIONS).compile<RunConfig>(runSchema());
   return cachedValidator;
+}
+
+function precompiledValidator(): ValidateFunction<RunConfig> | undefined {
+  if (!existsSync(PRECOMPILED_VALIDATOR_PATH)) return undefined;
+  const validate = createRequire(import.meta.url)(PRECOMPILED_VALIDATOR_PATH) as ValidateFunction<RunConfig> & { schemaSha256?: string };
+  return validate.schemaSha256 === runSchemaHash() ? validate : undefined;
 }
 
 export type SchemaError = ErrorObject;

@@ -16,7 +16,7 @@
 import { existsSync, readdirSync, statSync } from 'node:fs';
 import { InputFileError, readInputFile } from '../files/input-file.js';
 import { extname, join, relative } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
 import type { ImageFolderDataConfig } from '../config/types.generated.js';

@@ -8,7 +8,7 @@
  * Parameters: `conv.{i}.kernel` [k, k, in, out] and `conv.{i}.bias`, `dense.{i}.kernel|bias`, `head.kernel|bias`.
  * Convolutions and pooling come from conv.ts (gradients that exist and are fast on wasm).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { CnnModelConfig } from '../config/types.generated.js';
 import { convGeometry, conv2d, maxPool } from './conv.js';
 import { activate, dense, dropout, makeModel, withParameters, type DenseParams } from './layers.js';

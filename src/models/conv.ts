@@ -14,7 +14,7 @@
  *
  * Shapes: images are NHWC, [batch, height, width, channels]; kernels [k, k, in, out], as tf.conv2d.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 
 export type Padding = 'same' | 'valid';
 

@@ -11,7 +11,7 @@
  * now: the backend is wasm, the module instantiates on its heap, and the kind is not switched off
  * (`setFusedKernels`, for benchmarks and tests). Elsewhere (cpu, webgpu, node) layers.ts uses tfjs ops.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { backendMemory, type EmscriptenModule, type WasmMemory } from '../optim/simd.js';
 import { LAYERS_WASM_BASE64 } from './layers-wasm.generated.js';
 

@@ -11,7 +11,7 @@
  * The embedding is a one-hot matMul rather than tf.gather: gather's gradient (UnsortedSegmentSum) is
  * missing on wasm, and a plain 2-D matMul reaches XNNPACK in both directions.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { GptModelConfig } from '../config/types.generated.js';
 import { Rng } from '../random.js';
 import {

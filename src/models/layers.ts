@@ -9,7 +9,7 @@
  * Parameters are created from a seed by `ParameterStore`: each parameter draws from its own stream
  * `Rng.derive(seed, 'init', name)`, in JS, so the values do not depend on the backend or on build order.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { Rng } from '../random.js';
 import {
   canFuseAttention,

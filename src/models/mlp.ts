@@ -3,7 +3,7 @@
  *   x [batch, ...shape] → [batch, features] → (dense → activation → dropout) per hidden width → dense head → logits [batch, classes].
  * Parameters: `layers.{i}.kernel|bias` for the hidden layers, `head.kernel|bias`.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { MlpModelConfig } from '../config/types.generated.js';
 import { activate, dense, dropout, makeModel, withParameters, type DenseParams } from './layers.js';
 import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, ModelMemory, SpecIssue } from './model.js';

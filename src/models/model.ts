@@ -1,5 +1,5 @@
 /** What every model family provides. One file per family (mlp.ts, vit.ts, …), registered by name. */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import type { ModelConfig } from '../config/types.generated.js';
 
 /** What the data gives a model to build against. */

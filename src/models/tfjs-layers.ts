@@ -16,7 +16,7 @@ import { existsSync } from 'node:fs';
 import { readInputFile, readInputText } from '../files/input-file.js';
 import { DATA_LIMIT_HINT, dataMemoryLimit } from '../files/limits.js';
 import { dirname, resolve } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { LayersModelConfig } from '../config/types.generated.js';
 import { ParameterStore } from './layers.js';
 import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, SpecIssue } from './model.js';

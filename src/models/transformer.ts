@@ -4,7 +4,7 @@
  *   x = x + dropout(fc2(gelu(fc1(norm2(x)))))
  * Activations are 2-D, [batch·tokens, width], so every dense layer is one plain matMul.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import {
   dense,
   dropout,

@@ -9,7 +9,7 @@
  * Activations stay 2-D, [b·t, d], so every dense layer is one plain matMul.
  * Keep b·t away from powers of two (DESIGN.md): batch 125 with 16 tokens gives 2000 rows.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { VitModelConfig } from '../config/types.generated.js';
 import {
   dense,

@@ -24,7 +24,7 @@
  * clipThreshold 1, decayRate −0.8, β1 none, wd 0, scaleParameter true, relativeStep true,
  * warmupInit false. State: row and column factors (plus m when β1 is given); a full V for rank < 2.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { OptimizerAdapter, type CommonOptions, type StepContext } from './base.js';
 import { registerRule, type StateSpec, type UpdateRule } from './kernel.js';
 import { f32, u32, WORKGROUP, type GpuRunner } from './wgsl.js';

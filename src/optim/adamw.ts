@@ -13,7 +13,7 @@
  * ε is added to the bias-corrected √v, as PyTorch does (not to √v̂ of the Adam paper's form).
  * Defaults: lr 1e-3, β1 0.9, β2 0.999, ε 1e-8, wd 1e-2. State: m and v, two tensors per variable.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { OptimizerAdapter, type CommonOptions, type StepContext } from './base.js';
 import { registerRule, type UpdateRule } from './kernel.js';
 import { f32, u32 } from './wgsl.js';

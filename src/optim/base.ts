@@ -15,7 +15,7 @@
  * The step counter is the optimizer's `iterations`: every `applyGradients` call is one step, for
  * every variable (a variable given no gradient at a step still counts that step, as in tfjs).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { hasFusedKernel, runFused, type Hyper, type StateSpec, type UpdateRule } from './kernel.js';
 import {
   compileDecayMask,

@@ -1,5 +1,5 @@
 /** The optimizer a config names, with the run's schedule as its learning rate and its decay exclusions. */
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../tf.js';
 import type { ResolvedOptimizer } from '../config/optimizer-options.js';
 import { Adafactor } from './adafactor.js';
 import { AdamW } from './adamw.js';

@@ -27,7 +27,7 @@
  * On `webgpu` the fused kernel runs the rule's WGSL passes (one pass per variable for Lion and AdamW, a few for
  * Adafactor's reductions), with every value left on the GPU: nothing is read back.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { gpuRunner, type GpuRunner } from './wgsl.js';
 import {
   backendMemory,

@@ -12,7 +12,7 @@
  * Defaults: lr 1e-4, β1 0.9, β2 0.99, wd 0. State: m, one tensor per variable. The paper advises
  * a learning rate 3-10x smaller and a weight decay 3-10x larger than AdamW's.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { OptimizerAdapter, type CommonOptions, type StepContext } from './base.js';
 import { registerRule, type UpdateRule } from './kernel.js';
 import { f32, u32 } from './wgsl.js';

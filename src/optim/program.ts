@@ -15,7 +15,7 @@
  * with `fused: false`, as tfjs ops inside one `tf.tidy`. State is what the program reads: m, v,
  * both or none.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { buildIr, checkedProgram, printProgram, type Ir, type Program } from '../program/index.js';
 import { compileFused, fillReductions, type FusedProgram } from '../program/compile/fused.js';
 import { runOps, type OpsInput } from '../program/compile/ops.js';

@@ -16,7 +16,7 @@
  * Pipelines are cached per device by their WGSL text; `dispatchCounts` counts the passes run, by name, so that
  * tests and benchmarks can tell that the fused path ran.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 
 /** Invocations per workgroup of every pass. */
 export const WORKGROUP = 64;

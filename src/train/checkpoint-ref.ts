@@ -2,12 +2,36 @@
  * A checkpoint as a user names it on the command line (`--step`): a step number, `latest` (the newest
  * checkpoint that reads back) or `best` (the one checkpoint.keepBest kept, by checkpoint.bestMetric).
  */
-import { existsSync } from 'node:fs';
+import { existsSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { EXIT, UserError } from '../errors.js';
-import { checkpointName, listCheckpoints, readBestPointer } from './checkpoint.js';
+import { readInputText } from '../files/input-file.js';
+import { CHECKPOINT_DIR } from './run-dir.js';
 
 export type CheckpointRef = number | 'latest' | 'best';
+
+export function checkpointName(step: number): string {
+  return `step-${String(step).padStart(6, '0')}`;
+}
+
+/** step-000999 before step-1000000: by step number, not by spelling. */
+export function byStep(a: string, b: string): number {
+  return Number(a.slice(5)) - Number(b.slice(5));
+}
+
+/** Checkpoint directories, newest first (the `latest` pointer's target first when it exists). */
+export function listCheckpoints(checkpointsDir: string): string[] {
+  if (!existsSync(checkpointsDir)) return [];
+  const names = readdirSync(checkpointsDir).filter((n) => CHECKPOINT_DIR.test(n)).sort(byStep).reverse();
+  const latestPath = join(checkpointsDir, 'latest');
+  const latest = existsSync(latestPath) ? readInputText(latestPath).trim() : undefined;
+  return latest && names.includes(latest) ? [latest, ...names.filter((n) => n !== latest)] : names;
+}
+
+export function readBestPointer(checkpointsDir: string): string | undefined {
+  const path = join(checkpointsDir, 'best');
+  return existsSync(path) ? readInputText(path).trim() : undefined;
+}
 
 /** `--step`'s value: a whole number ≥ 0, `latest` or `best`; anything else is a usage error (exit 2). */
 export function parseCheckpointRef(value: unknown): CheckpointRef {

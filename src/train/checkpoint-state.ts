@@ -6,7 +6,7 @@
  *   3. every tensor (name, dtype, shape, byte length) is the one the model and the optimizer expect.
  * A failure throws a CheckpointMismatch whose message names the first problem found.
  */
-import { Ajv2020, type ErrorObject } from 'ajv/dist/2020.js';
+import { Ajv2020, type ErrorObject, type ValidateFunction } from 'ajv/dist/2020.js';
 import type { NamedArray } from '../safetensors.js';
 
 /** A checkpoint that cannot be used by this run; the message says why. */
@@ -63,7 +63,9 @@ const STATE_SCHEMA = {
   },
 } as const;
 
-const validateSchema = new Ajv2020({ allErrors: false, strict: true, allowUnionTypes: true }).compile(STATE_SCHEMA);
+// Compiled on first use: every command loads this module, and few of them read a checkpoint.
+let validateSchema: ValidateFunction | undefined;
+const stateValidator = (): ValidateFunction => (validateSchema ??= new Ajv2020({ allErrors: false, strict: true, allowUnionTypes: true }).compile(STATE_SCHEMA));
 
 function schemaMessage(error: ErrorObject): string {
   const key = error.instancePath.slice(1).replace(/\//g, '.') || 'state.json';
@@ -77,7 +79,8 @@ function schemaMessage(error: ErrorObject): string {
  * as `export`. Throws CheckpointMismatch naming the first bad field.
  */
 export function checkStateSchema(raw: unknown): void {
-  if (!validateSchema(raw)) throw new CheckpointMismatch(`state.json: ${schemaMessage(validateSchema.errors![0])}`);
+  const validate = stateValidator();
+  if (!validate(raw)) throw new CheckpointMismatch(`state.json: ${schemaMessage(validate.errors![0])}`);
 }
 
 /** What a run expects of a checkpoint it would resume from. */

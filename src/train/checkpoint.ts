@@ -6,7 +6,7 @@
 import { createHash } from 'node:crypto';
 import { closeSync, existsSync, fsyncSync, mkdirSync, openSync, readdirSync, readSync, renameSync, writeSync } from 'node:fs';
 import { join } from 'node:path';
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { fsyncDirectory, writeFileAtomic } from '../atomic-write.js';
 import type { Cursor } from '../data/sampler.js';
 import type { Model } from '../models/model.js';
@@ -15,9 +15,11 @@ import { EXIT, UserError } from '../errors.js';
 import type { RunOptimizer } from '../optim/factory.js';
 import { encodeSafetensors, readSafetensorsFile, type NamedArray } from '../safetensors.js';
 import { CHECKPOINT_DIR, foreignCheckpoint, removeOwned } from './run-dir.js';
+import { byStep, checkpointName, listCheckpoints } from './checkpoint-ref.js';
 import { checkStateAgainstRun, checkStateSchema, checkTensors, CheckpointMismatch, firstNonFinite, type RunExpectation } from './checkpoint-state.js';
 
 export { CheckpointMismatch, type RunExpectation } from './checkpoint-state.js';
+export { checkpointName, listCheckpoints, readBestPointer } from './checkpoint-ref.js';
 
 /** The model or optimizer state holds NaN or ±Inf: nothing is saved from it. */
 export class NonFiniteState extends Error {
@@ -56,10 +58,6 @@ export interface SavedCheckpoint {
   name: string;
   dir: string;
   state: TrainingState;
-}
-
-export function checkpointName(step: number): string {
-  return `step-${String(step).padStart(6, '0')}`;
 }
 
 function sha256(bytes: Uint8Array): string {
@@ -225,15 +223,6 @@ export function runExpectation(
   };
 }
 
-/** Checkpoint directories, newest first (the `latest` pointer's target first when it exists). */
-export function listCheckpoints(checkpointsDir: string): string[] {
-  if (!existsSync(checkpointsDir)) return [];
-  const names = readdirSync(checkpointsDir).filter((n) => CHECKPOINT_DIR.test(n)).sort(byStep).reverse();
-  const latestPath = join(checkpointsDir, 'latest');
-  const latest = existsSync(latestPath) ? readInputText(latestPath).trim() : undefined;
-  return latest && names.includes(latest) ? [latest, ...names.filter((n) => n !== latest)] : names;
-}
-
 /**
  * The newest checkpoint that reads back whole (and, given `run`, belongs to it). Unusable ones are reported through `warn` and skipped,
  * so a damaged newest checkpoint falls back to the one before it.
@@ -292,11 +281,6 @@ export function pruneCheckpoints(checkpointsDir: string, keepLast: number, best:
 
 const warnedForeign = new Set<string>();
 
-/** step-000999 before step-1000000: by step number, not by spelling. */
-function byStep(a: string, b: string): number {
-  return Number(a.slice(5)) - Number(b.slice(5));
-}
-
 export function writeBestPointer(checkpointsDir: string, name: string): void {
   writeFileAtomic(join(checkpointsDir, 'best'), `${name}\n`);
 }
@@ -309,10 +293,5 @@ export function checkpointMetricOf(checkpointsDir: string, name: string): number
   } catch {
     return null;
   }
-}
-
-export function readBestPointer(checkpointsDir: string): string | undefined {
-  const path = join(checkpointsDir, 'best');
-  return existsSync(path) ? readInputText(path).trim() : undefined;
 }
 

@@ -1,5 +1,5 @@
 /** Evaluation of a split: mean loss (no label smoothing), accuracy, and task-derived metrics. */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { Split } from '../data/dataset.js';
 import type { Model } from '../models/model.js';
 import { batchTensors } from './step.js';

@@ -13,7 +13,7 @@
  *   5. Nothing is saved from a non-finite state, and a checkpoint carries checkpoint.bestMetric only when
  *      it was measured at the checkpoint's own step (see writeCheckpoint).
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import { EpochSampler, type Cursor } from '../data/sampler.js';
 import { scheduledLearningRate } from '../optim/factory.js';
 import { Rng } from '../random.js';

@@ -2,7 +2,7 @@
  * One optimizer step: forward and backward over accumulationSteps micro-batches, gradients averaged,
  * clipped by global norm, applied by the optimizer. Everything inside tf.tidy: no tensor outlives it.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { Batch } from '../data/dataset.js';
 import type { Model } from '../models/model.js';
 import { Rng } from '../random.js';

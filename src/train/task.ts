@@ -2,7 +2,7 @@
  * What is being learned, from the data's kind: classification (one label per example) or language
  * modelling (one next-token label per position). Loss is softmax cross-entropy from logits.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../tf.js';
 import type { InputSpec } from '../models/model.js';
 
 export type TaskKind = 'classification' | 'language';

@@ -2,7 +2,7 @@
 // scalar, one-line value, --set) or the program file, exit 2; `lion-train program check|simplify|hash`.
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { hasStackTrace, ROOT, runCli, tempDir } from '../helpers/cli.js';
 
 const dir = tempDir('lion-train-program-');
@@ -24,26 +24,45 @@ function refused(args: string[], cwd = dir.path): string[] {
   return result.stderr.trim().split('\n');
 }
 
+const BLOCK_CASES: [string, string[], string, string?][] = [
+  ['parse', ['update = g +'], "6:17 optimizer.program line 2: expected a number, a name or '(', got the end of the line", 'm = interp(g, m, 0.9)'],
+  ['unknown', ['update = sgn(g) * lr'], "5:14 optimizer.program line 1: unknown function 'sgn' (did you mean sign?)"],
+  ['arity', ['m = interp(g, m)', 'update = sign(m) * lr'], '5:9 optimizer.program line 1: interp(x, y, a) takes 3 arguments, got 2'],
+  ['scalar', ['update = interp(g, m, g)'], '5:27 optimizer.program line 1: interp(x, y, a): the third argument a must be a scalar, got a tensor'],
+  ['tensor', ['update = g * norm(lr)'], '5:23 optimizer.program line 1: norm(x): the first argument x must be a tensor, got a scalar'],
+  ['before', ['update = sign(c) * lr'], "5:19 optimizer.program line 1: 'c' is read before it is assigned"],
+  ['state', ['update = sign(m + k) * lr', 'k = g', 'm = g', 'v = g + v'], "5:23 optimizer.program line 1: 'k' is read before it is assigned: more than two state variables (only m and v carry values from one step to the next)"],
+  ['noupdate', ['m = interp(g, m, 0.9)'], "5:5 optimizer.program line 1: no 'update' is assigned (the runner applies w ← w − update)"],
+  ['constant', ['pi = 3', 'update = g * pi'], "5:5 optimizer.program line 1: cannot assign to 'pi', a constant (3.141592653589793)"],
+];
+const SOURCE_CASES: [string, string, string][] = [
+  ['missing', '{ name: program, programFile: none.opt }', `2:42 optimizer.programFile: no such file: none.opt`],
+  ['both', '{ name: program, program: "update = g", programFile: x.opt }', '2:65 optimizer.programFile: give optimizer.program or optimizer.programFile, not both'],
+  ['neither', '{ name: program }', '2:20 optimizer.name: program needs optimizer.program (the program text) or optimizer.programFile (a file holding it)'],
+];
+
 describe('lion-train validate refuses a bad program with located errors', () => {
-  it.each([
-    ['parse', ['update = g +'], "6:17 optimizer.program line 2: expected a number, a name or '(', got the end of the line", 'm = interp(g, m, 0.9)'],
-    ['unknown', ['update = sgn(g) * lr'], "5:14 optimizer.program line 1: unknown function 'sgn' (did you mean sign?)"],
-    ['arity', ['m = interp(g, m)', 'update = sign(m) * lr'], '5:9 optimizer.program line 1: interp(x, y, a) takes 3 arguments, got 2'],
-    ['scalar', ['update = interp(g, m, g)'], '5:27 optimizer.program line 1: interp(x, y, a): the third argument a must be a scalar, got a tensor'],
-    ['tensor', ['update = g * norm(lr)'], '5:23 optimizer.program line 1: norm(x): the first argument x must be a tensor, got a scalar'],
-    ['before', ['update = sign(c) * lr'], "5:19 optimizer.program line 1: 'c' is read before it is assigned"],
-    ['state', ['update = sign(m + k) * lr', 'k = g', 'm = g', 'v = g + v'], "5:23 optimizer.program line 1: 'k' is read before it is assigned: more than two state variables (only m and v carry values from one step to the next)"],
-    ['noupdate', ['m = interp(g, m, 0.9)'], "5:5 optimizer.program line 1: no 'update' is assigned (the runner applies w ← w − update)"],
-    ['constant', ['pi = 3', 'update = g * pi'], "5:5 optimizer.program line 1: cannot assign to 'pi', a constant (3.141592653589793)"],
-  ])('%s', (name, lines, expected, first?: string) => {
-    const file = blockConfig(name, first ? [first, ...lines] : lines);
-    expect(refused(['validate', file])).toEqual([`${name}.yaml:${expected}`]);
+  // Every config below is validated in one run (validate reports each file in turn, each line naming its
+  // file): each case checks that its own file got exactly its one located line.
+  let lines: string[];
+  beforeAll(() => {
+    const files = BLOCK_CASES.map(([name, body, , first]) => blockConfig(name, first ? [first, ...body] : body));
+    writeFileSync(join(dir.path, 'inline.yaml'), `extends: ${TINY}\noptimizer: { name: program, program: "update = sgn(g) * lr" }\n`);
+    files.push(join(dir.path, 'inline.yaml'));
+    for (const [name, section] of SOURCE_CASES) {
+      writeFileSync(join(dir.path, `${name}.yaml`), `extends: ${TINY}\noptimizer: ${section}\n`);
+      files.push(join(dir.path, `${name}.yaml`));
+    }
+    lines = refused(['validate', ...files]);
+  });
+  const linesOf = (name: string) => lines.filter((line) => line.startsWith(`${name}.yaml:`));
+
+  it.each(BLOCK_CASES)('%s', (name, _lines, expected) => {
+    expect(linesOf(name)).toEqual([`${name}.yaml:${expected}`]);
   });
 
   it('locates an error in a one-line program value', () => {
-    const file = join(dir.path, 'inline.yaml');
-    writeFileSync(file, `extends: ${TINY}\noptimizer: { name: program, program: "update = sgn(g) * lr" }\n`);
-    expect(refused(['validate', file])).toEqual([`inline.yaml:2:48 optimizer.program line 1: unknown function 'sgn' (did you mean sign?)`]);
+    expect(linesOf('inline')).toEqual([`inline.yaml:2:48 optimizer.program line 1: unknown function 'sgn' (did you mean sign?)`]);
   });
 
   it('locates an error in a program given with --set', () => {
@@ -61,14 +80,12 @@ describe('lion-train validate refuses a bad program with located errors', () => 
     expect(refused(['validate', file])).toEqual([`bad.opt:3:25 optimizer.programFile: dot(x, y) takes 2 arguments, got 1`]);
   });
 
-  it.each([
-    ['missing', '{ name: program, programFile: none.opt }', `2:42 optimizer.programFile: no such file: none.opt`],
-    ['both', '{ name: program, program: "update = g", programFile: x.opt }', '2:65 optimizer.programFile: give optimizer.program or optimizer.programFile, not both'],
-    ['neither', '{ name: program }', '2:20 optimizer.name: program needs optimizer.program (the program text) or optimizer.programFile (a file holding it)'],
-  ])('refuses a config with %s program source', (name, section, expected) => {
-    const file = join(dir.path, `${name}.yaml`);
-    writeFileSync(file, `extends: ${TINY}\noptimizer: ${section}\n`);
-    expect(refused(['validate', file])).toEqual([`${name}.yaml:${expected}`]);
+  it.each(SOURCE_CASES)('refuses a config with %s program source', (name, _section, expected) => {
+    expect(linesOf(name)).toEqual([`${name}.yaml:${expected}`]);
+  });
+
+  it('reports nothing beyond those files, one line each', () => {
+    expect(lines).toHaveLength(BLOCK_CASES.length + 1 + SOURCE_CASES.length);
   });
 });
 

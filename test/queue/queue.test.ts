@@ -10,7 +10,8 @@ import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 const TINY = join(ROOT, 'configs/tiny.yaml');
 const EVOLVE = join(ROOT, 'test/fixtures/evolve/tiny-evolve.yaml');
-const GRID = ['--grid', 'optimizer.name=lion,adamw,adafactor', '--grid', 'train.seed=0,1'];
+// Six short trials (20 steps, an evaluation and a checkpoint every 10).
+const GRID = ['--grid', 'optimizer.name=lion,adamw,adafactor', '--grid', 'train.seed=0,1', ...['train.steps=20', 'train.evalEvery=10', 'checkpoint.everySteps=10'].flatMap((s) => ['--set', s])];
 let redis: RedisServer;
 const temps: Array<{ cleanup: () => void }> = [];
 const workers: ChildProcess[] = [];
@@ -30,9 +31,12 @@ function newDir(): string {
   return t.path;
 }
 
-/** Starts `lion-train worker` and resolves once it is taking jobs; its log is collected. */
-async function startWorker(runsRoot: string, extra: string[] = []): Promise<{ child: ChildProcess; log: () => string }> {
-  const { child } = startCli(['worker', '--queue', redis.url, '--runs-root', runsRoot, '--lock-seconds', '15', ...extra]);
+/**
+ * Starts `lion-train worker` and resolves once it is taking jobs; its log is collected. A killed worker's
+ * job goes back to the queue `lockSeconds` to twice that after the kill.
+ */
+async function startWorker(runsRoot: string, lockSeconds = 15): Promise<{ child: ChildProcess; log: () => string }> {
+  const { child } = startCli(['worker', '--queue', redis.url, '--runs-root', runsRoot, '--lock-seconds', String(lockSeconds)]);
   workers.push(child);
   let log = '';
   child.stderr!.on('data', (chunk) => (log += chunk));
@@ -107,11 +111,11 @@ describe('work queue on a real Redis', { timeout: 400_000 }, () => {
     const long = ['--set', 'train.steps=300', '--set', 'checkpoint.everySteps=20', '--grid', 'train.seed=0,1'];
     const local = runCli(['sweep', TINY, ...long, '--dir', join(root, 'local')], { timeoutMs: 300_000 });
     expect(local.code, local.stderr).toBe(0);
-    const first = await startWorker(root);
+    const first = await startWorker(root, 5);
     const controller = runCliAsync(['sweep', TINY, ...long, '--dir', join(root, 'shared'), '--queue', redis.url]);
     await waitFor(() => readdirSync(root).includes('shared') && readdirSync(join(root, 'shared')).some((t) => existsSync(join(root, 'shared', t, 'checkpoints')) && readdirSync(join(root, 'shared', t, 'checkpoints')).some((c) => /^step-\d+$/.test(c))), 'a checkpoint');
     first.child.kill('SIGKILL');
-    const second = await startWorker(root);
+    const second = await startWorker(root, 5);
     const result = await controller;
     expect(result.code, result.stderr).toBe(0);
     expect(second.log()).toMatch(/resuming from its checkpoint/);

@@ -1,8 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { EXIT, UserError } from '../../errors.js';
-import { generate } from '../../models/gpt.js';
 import { parseCheckpointRef, type CheckpointRef } from '../../train/checkpoint-ref.js';
-import { restoreRun } from '../../train/restore.js';
 import type { GlobalArgs } from '../main.js';
 import { err, out } from '../output.js';
 
@@ -35,6 +33,9 @@ export const sampleCommand: CommandModule<GlobalArgs, Args> = {
     refuse(!Number.isFinite(args.temperature) || args.temperature < 0, `--temperature must be ≥ 0, got ${args.temperature}`);
     refuse(!Number.isInteger(args.seed) || args.seed < 0, `--seed must be a whole number ≥ 0, got ${args.seed}`);
     refuse(args.prompt.length === 0, '--prompt must hold at least one character');
+    // TensorFlow.js loads only for the commands that use it.
+    const { restoreRun } = await import('../../train/restore.js');
+    const { generate } = await import('../../models/gpt.js');
     const say = args.quiet ? () => {} : err;
     const run = await restoreRun(args.run, { step: args.step, family: 'gpt', log: say });
     try {

@@ -5,7 +5,7 @@
  * functions.ts); reductions are 0-d tensors, so nothing waits on the device.
  * The caller runs it inside one `tf.tidy`.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { evaluateScalar, functionSpec } from '../functions.js';
 import type { Ir } from '../ir.js';
 

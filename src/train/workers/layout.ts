@@ -3,7 +3,7 @@
  * order: the main thread writes the parameters once per step, each worker reads them into its replica
  * and writes its micro-batches' gradients back into its own slots.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import type { Model } from '../../models/model.js';
 
 export interface ParamLayout {

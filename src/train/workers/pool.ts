@@ -4,7 +4,7 @@
  * A thread that throws or exits fails the step it owes (or the next one) with a WorkerFailure: never a hang.
  */
 import { Worker } from 'node:worker_threads';
-import type * as tf from '@tensorflow/tfjs';
+import type * as tf from '../../tf.js';
 import type { Batch } from '../../data/dataset.js';
 import { EXIT, UserError } from '../../errors.js';
 import type { Model } from '../../models/model.js';

@@ -8,7 +8,7 @@
  *   2. the main thread's share, summed
  *   3. each worker's gradients (shared memory) added in micro-batch order; average, clip, apply
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import type { Batch } from '../../data/dataset.js';
 import { addMicroBatch, applySums, dropoutSeedFor, microBatchGradients, readStepResult, splitBatch, type MicroGradients, type StepResult, type StepSettings } from '../step.js';
 import type { WorkerPool, WorkerShare } from './pool.js';

@@ -4,7 +4,7 @@
  * (with the dropout seeds those micro-batches have on any thread) and writes them back to shared memory.
  * It keeps no state between steps beyond the replica's parameters, which every step overwrites.
  */
-import * as tf from '@tensorflow/tfjs';
+import * as tf from '../../tf.js';
 import { parentPort, workerData } from 'node:worker_threads';
 import { initBackend } from '../../backend.js';
 import { modelFamilyFor } from '../../models/registry.js';
