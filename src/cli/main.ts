@@ -4,7 +4,7 @@ import yargs from 'yargs';
 import { ConfigError, formatProblem } from '../config/index.js';
 import { closest } from '../config/suggest.js';
 import { EXIT, UserError } from '../errors.js';
-import { isAllocationFailure } from '../train/memory.js';
+import { allocationFailure, isAllocationFailure } from '../train/memory.js';
 import { evolveCommand } from './commands/evolve.js';
 import { exportCommand } from './commands/export.js';
 import { printConfigCommand } from './commands/print-config.js';
@@ -124,7 +124,7 @@ function report(error: unknown, debug: boolean): number {
     return error.exitCode;
   }
   if (isAllocationFailure(error)) {
-    err(`lion-train: out of memory: the backend could not allocate a tensor (${String(error instanceof Error ? error.message : error).split('\n')[0]}); lower train.batchSize or the model's size`);
+    err(`lion-train: ${allocationFailure(error).message}`);
     if (debug && error instanceof Error && error.stack) err(error.stack);
     return EXIT.failed;
   }

@@ -163,16 +163,22 @@ function checkFloat32(owner: string, infos: tf.TensorInfo[]): void {
   if (infos.some((t) => t.dtype !== 'float32')) throw new Error(`${owner}: the fused kernel needs float32 tensors`);
 }
 
+/** A fused kernel's inputs (param, grad, state s0…), its hyperparameters and state specs, checked float32. */
+function kernelInputs<H extends Hyper>(rule: UpdateRule<H>, name: string, inputs: tf.NamedTensorInfoMap, attrs: unknown) {
+  const h = attrs as H;
+  const param = inputs.param as tf.TensorInfo;
+  const grad = inputs.grad as tf.TensorInfo;
+  const specs = rule.state(param.shape, h);
+  const stateInfos = specs.map((_, i) => inputs[`s${i}`] as tf.TensorInfo);
+  checkFloat32(name, [param, grad, ...stateInfos]);
+  return { h, param, grad, specs, stateInfos };
+}
+
 function makeKernelFunc<H extends Hyper>(rule: UpdateRule<H>, backendName: FusedBackend): tf.KernelFunc {
   const name = kernelName(rule as unknown as UpdateRule<Hyper>);
   return ({ inputs, backend, attrs }) => {
-    const h = attrs as unknown as H;
-    const param = inputs.param as tf.TensorInfo;
-    const grad = inputs.grad as tf.TensorInfo;
-    const specs = rule.state(param.shape, h);
-    const stateInfos = specs.map((_, i) => inputs[`s${i}`] as tf.TensorInfo);
+    const { h, param, grad, specs, stateInfos } = kernelInputs(rule, name, inputs, attrs);
     const outShapes = [param.shape.slice(), ...specs.map((s) => s.shape)];
-    checkFloat32(name, [param, grad, ...stateInfos]);
     const simd = preferred(backendName) === 'simd';
     if (backendName === 'wasm') {
       const b = backend as WasmBackend;
@@ -231,12 +237,7 @@ export function cpuSimdHeapBytes(): number {
 function makeWebgpuKernelFunc<H extends Hyper>(rule: UpdateRule<H>): tf.KernelFunc {
   const name = kernelName(rule as unknown as UpdateRule<Hyper>);
   return ({ inputs, backend, attrs }) => {
-    const h = attrs as unknown as H;
-    const param = inputs.param as tf.TensorInfo;
-    const grad = inputs.grad as tf.TensorInfo;
-    const specs = rule.state(param.shape, h);
-    const stateInfos = specs.map((_, i) => inputs[`s${i}`] as tf.TensorInfo);
-    checkFloat32(name, [param, grad, ...stateInfos]);
+    const { h, param, grad, specs, stateInfos } = kernelInputs(rule, name, inputs, attrs);
     if (sizeOf(param.shape) === 0) {
       const b = backend as unknown as { makeTensorInfo(shape: number[], dtype: tf.DataType, values: Float32Array): tf.TensorInfo };
       return [param.shape, ...specs.map((s) => s.shape)].map((s) => b.makeTensorInfo(s.slice(), 'float32', new Float32Array(sizeOf(s))));

@@ -239,14 +239,14 @@ export function isAllocationFailure(error: unknown): boolean {
 }
 
 /**
- * The one-line error for an allocation failure at `step` (exit 1); `during` names the phase when it was not the
- * training step itself ("evaluating the validation split", "saving a checkpoint").
+ * The one-line error for an allocation failure (exit 1): at `step` when known; `during` names the phase when it
+ * was not the training step itself ("evaluating the validation split", "saving a checkpoint").
  */
-export function allocationFailure(error: unknown, step: number, during?: string): UserError {
+export function allocationFailure(error: unknown, step?: number, during?: string): UserError {
   const first = (error instanceof Error ? error.message : String(error)).split('\n')[0];
-  const where = during ? `at step ${step} while ${during}` : `at step ${step}`;
+  const where = step === undefined ? '' : during ? ` at step ${step} while ${during}` : ` at step ${step}`;
   const advice = during?.startsWith('evaluating') ? "lower train.evalBatchSize or the model's size" : "lower train.batchSize or the model's size";
-  return new UserError(`out of memory ${where}: the backend could not allocate a tensor (${first}); ${advice}`, EXIT.failed);
+  return new UserError(`out of memory${where}: the backend could not allocate a tensor (${first}); ${advice}`, EXIT.failed);
 }
 
 /** `error` as the one-line allocation failure when it is one (see `allocationFailure`), else unchanged. */
