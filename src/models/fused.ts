@@ -1,49 +1,87 @@
 /**
- * Fused layer kernels on the wasm backend: attention (softmax(q·kᵀ/√hd)·v over heads, read straight from the
- * [batch·tokens, width] layout), LayerNorm and GELU, each forward and backward, as tfjs kernels registered
- * for `wasm` only and run through `tf.engine().runKernel` (the engine keeps the tensor bookkeeping).
- * The maths lives in assembly/layers.ts (WebAssembly SIMD, compiled by `npm run build:kernels`); the kernels
+ * Fused layer kernels on the wasm backend, as tfjs kernels registered for `wasm` only and run through
+ * `tf.engine().runKernel` (the engine keeps the tensor bookkeeping):
+ *   attention   softmax(q·kᵀ/√hd)·v over heads, read straight from the [batch·tokens, width] layout;
+ *   layerNorm, gelu   each forward and backward in one pass;
+ *   matMul      a dense layer's x·W + b and dy·Wᵀ (in place of XNNPACK, which tfjs calls with a repacking
+ *               of W each time: measured 1.5-2x slower on these shapes);
+ *   matMulTN    the weight gradient xᵀ·dy without a transpose;  columnSums  the bias gradient.
+ * The maths lives in assembly/layers.ts (WebAssembly SIMD, compiled by `npm run build:kernels`, twice: with
+ * relaxed SIMD, whose fused multiply-add the products use where the engine has it, and without); the kernels
  * read their inputs in place on tfjs-backend-wasm's heap and write outputs the backend allocated, never
  * into an input (DESIGN.md, Trap).
  *
- * Each replaces a chain of small tfjs ops whose fixed cost per op (and, for attention, rank-4 transposes and
- * depthwise convolutions) dominated the tiny ViT's step. `fusedKernel(kind)` says whether a kind runs fused
- * now: the backend is wasm, the module instantiates on its heap, and the kind is not switched off
- * (`setFusedKernels`, for benchmarks and tests). Elsewhere (cpu, webgpu, node) layers.ts uses tfjs ops.
+ * `fusedKernel(kind)` says whether a kind runs fused now: the backend is wasm, the module instantiates on its
+ * heap, and the kind is not switched off, by `setFusedKernels` (benchmarks and tests) or by the environment
+ * variable LION_TRAIN_FUSED (`none`, or the kinds to keep: read once per thread, so worker threads follow it).
+ * Elsewhere (cpu, webgpu, node) layers.ts uses tfjs ops. The kernels round differently from the tfjs ops (and
+ * with fma, from the plain build), so a seed's run differs in its last digits from the ops path's; each kind
+ * matches tfjs autodiff within float32 tolerance (test/models/fused.test.ts).
  */
+import { setFlagsFromString } from 'node:v8';
 import * as tf from '../tf.js';
+import { UserError } from '../errors.js';
 import { backendMemory, type EmscriptenModule, type WasmMemory } from '../optim/simd.js';
+import { LAYERS_RELAXED_WASM_BASE64 } from './layers-relaxed-wasm.generated.js';
 import { LAYERS_WASM_BASE64 } from './layers-wasm.generated.js';
 
 /** The exports of assembly/layers.ts; addresses are byte offsets into the backend's heap. */
 interface LayerKernels {
-  attentionForward(q: number, k: number, v: number, out: number, probs: number, batch: number, tokens: number, heads: number, hd: number, causal: boolean, scale: number): void;
+  attentionForward(q: number, k: number, v: number, out: number, probs: number, scratch: number, batch: number, tokens: number, heads: number, hd: number, causal: boolean, scale: number): void;
   attentionBackward(
-    dOut: number, q: number, k: number, v: number, probs: number, dq: number, dk: number, dv: number, ds: number,
+    dOut: number, q: number, k: number, v: number, probs: number, dq: number, dk: number, dv: number, scratch: number,
     batch: number, tokens: number, heads: number, hd: number, causal: boolean, scale: number,
   ): void;
   layerNormForward(x: number, scale: number, bias: number, y: number, xhat: number, rstd: number, rows: number, width: number, eps: number): void;
   layerNormBackward(dy: number, xhat: number, rstd: number, scale: number, dx: number, dscale: number, dbias: number, rows: number, width: number): void;
   geluForward(x: number, y: number, n: number): void;
   geluBackward(dy: number, x: number, dx: number, n: number): void;
+  matMul(a: number, b: number, bias: number, c: number, M: number, K: number, N: number): void;
   matMulTN(a: number, b: number, c: number, K: number, M: number, N: number): void;
   columnSums(x: number, out: number, rows: number, n: number): void;
 }
 
 /**
- * The kinds: the five kernels, and `sharedIdentity`: tfjs-backend-wasm's Identity (behind tf.clone, and so
- * behind every tensor a gradient saves) copies the data; replaced by one that shares it, as Reshape does.
- * Sound because no wasm kernel writes into an input: every output is memory the backend allocated.
+ * The kinds: the six kernels (`matMul` is a dense layer's x·W + b and dy·Wᵀ, in place of XNNPACK);
+ * `sharedIdentity`: tfjs-backend-wasm's Identity (behind tf.clone, and so behind every tensor a gradient
+ * saves) copies the data; replaced by one that shares it, as Reshape does. Sound because no wasm kernel
+ * writes into an input: every output is memory the backend allocated. `fma`: the matrix products use
+ * relaxed SIMD's fused multiply-add (the module built with relaxed SIMD; see relaxedSimdModule).
  */
-export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMulTN' | 'columnSums' | 'sharedIdentity';
+export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMul' | 'matMulTN' | 'columnSums' | 'sharedIdentity' | 'fma';
 
-export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMulTN', 'columnSums', 'sharedIdentity'];
+export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMul', 'matMulTN', 'columnSums', 'sharedIdentity', 'fma'];
 
-const enabled: Record<FusedKind, boolean> = { attention: true, layerNorm: true, gelu: true, matMulTN: true, columnSums: true, sharedIdentity: true };
+let environmentRead = false;
+const enabled: Record<FusedKind, boolean> = Object.fromEntries(FUSED_KINDS.map((k) => [k, true])) as Record<FusedKind, boolean>;
 
-/** Switches fused kinds on or off (all on by default): for A/B benchmarks and tests. */
+/** Switches fused kinds on or off (all on by default): for A/B benchmarks and tests. Wins over LION_TRAIN_FUSED. */
 export function setFusedKernels(kinds: Partial<Record<FusedKind, boolean>>): void {
+  environmentRead = true;
   Object.assign(enabled, kinds);
+}
+
+/** The environment variable that picks the fused kinds for a process and its worker threads. */
+export const FUSED_ENV = 'LION_TRAIN_FUSED';
+
+/**
+ * Parses `all`, `none` or a comma list of kinds (the ones switched on; the rest off), as the bench's
+ * `--fused` and the environment variable LION_TRAIN_FUSED take them.
+ * @throws UserError naming `source` and the unknown kind.
+ */
+export function parseFusedKinds(value: string, source: string): Record<FusedKind, boolean> {
+  const on = value === 'all' ? [...FUSED_KINDS] : value === 'none' ? [] : value.split(',').map((k) => k.trim());
+  const unknown = on.find((k) => !(FUSED_KINDS as readonly string[]).includes(k));
+  if (unknown !== undefined) throw new UserError(`${source}: unknown fused kernel '${unknown}' (all, none, or a comma list of ${FUSED_KINDS.join(', ')})`);
+  return Object.fromEntries(FUSED_KINDS.map((k) => [k, on.includes(k)])) as Record<FusedKind, boolean>;
+}
+
+/** Applies LION_TRAIN_FUSED once per thread (worker threads inherit the environment). */
+function readEnvironment(): void {
+  if (environmentRead) return;
+  environmentRead = true;
+  const value = process.env[FUSED_ENV];
+  if (value !== undefined && value !== '') setFusedKernels(parseFusedKinds(value, FUSED_ENV));
 }
 
 // The few WebAssembly JS-API members used (this project's TypeScript libs do not declare them).
@@ -53,29 +91,53 @@ interface WasmApi {
 }
 const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
-let compiled: object | null | undefined;
-const instances = new WeakMap<object, LayerKernels | null>();
+type Variant = 'plain' | 'relaxed';
 
-/** The kernels on `memory` (one instance per memory), or null where WebAssembly SIMD or the module fails. */
-function kernelsOn(memory: WasmMemory): LayerKernels | null {
-  const cached = instances.get(memory);
-  if (cached !== undefined) return cached;
-  if (compiled === undefined) {
-    try {
-      compiled = WA === undefined ? null : new WA.Module(Uint8Array.from(atob(LAYERS_WASM_BASE64), (c) => c.charCodeAt(0)));
-    } catch {
-      compiled = null;
-    }
+const compiled: Partial<Record<Variant, object | null>> = {};
+const instances: Record<Variant, WeakMap<object, LayerKernels | null>> = { plain: new WeakMap(), relaxed: new WeakMap() };
+
+function compile(base64: string): object | null {
+  try {
+    return WA === undefined ? null : new WA.Module(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
+  } catch {
+    return null;
   }
+}
+
+/**
+ * The module built with relaxed SIMD, or null where the engine lacks it. Node 20's V8 has relaxed SIMD
+ * behind --experimental-wasm-relaxed-simd (on by default from Node 22); the flag is process-wide, enables
+ * only new wasm instructions, and is set here once, before the first compile that needs it.
+ */
+function relaxedSimdModule(): object | null {
+  if (compiled.relaxed !== undefined) return compiled.relaxed;
+  let module = compile(LAYERS_RELAXED_WASM_BASE64);
+  if (module === null && typeof process !== 'undefined' && process.versions?.node !== undefined) {
+    setFlagsFromString('--experimental-wasm-relaxed-simd');
+    module = compile(LAYERS_RELAXED_WASM_BASE64);
+  }
+  return (compiled.relaxed = module);
+}
+
+/**
+ * The kernels on `memory` (one instance per memory and variant), or null where WebAssembly SIMD or the
+ * module fails. With `fma` on, the relaxed-SIMD build where it compiles, else the plain one.
+ */
+function kernelsOn(memory: WasmMemory): LayerKernels | null {
+  const relaxed = enabled.fma ? relaxedSimdModule() : null;
+  const variant: Variant = relaxed !== null ? 'relaxed' : 'plain';
+  const cached = instances[variant].get(memory);
+  if (cached !== undefined) return cached;
+  const module = relaxed ?? (compiled.plain !== undefined ? compiled.plain : (compiled.plain = compile(LAYERS_WASM_BASE64)));
   let kernels: LayerKernels | null = null;
-  if (compiled !== null && WA !== undefined) {
+  if (module !== null && WA !== undefined) {
     try {
-      kernels = new WA.Instance(compiled, { env: { memory } }).exports as unknown as LayerKernels;
+      kernels = new WA.Instance(module, { env: { memory } }).exports as unknown as LayerKernels;
     } catch {
       kernels = null; // a shared (threaded) heap: the module declares an unshared memory
     }
   }
-  instances.set(memory, kernels);
+  instances[variant].set(memory, kernels);
   return kernels;
 }
 
@@ -96,9 +158,11 @@ function wasmKernels(backend: WasmBackend): LayerKernels {
 /** Whether `kind` runs as a fused kernel now (current backend wasm, kernels loadable, kind switched on). */
 export function fusedKernel(kind: FusedKind): boolean {
   if (tf.getBackend() !== 'wasm') return false;
+  readEnvironment();
   shareIdentity();
   if (!enabled[kind]) return false;
   if (kind === 'sharedIdentity') return true;
+  if (kind === 'fma') return fusedKernel('matMul') && relaxedSimdModule() !== null;
   const memory = backendMemory((tf.backend() as unknown as WasmBackend).wasm);
   return memory !== null && kernelsOn(memory) !== null;
 }
@@ -156,6 +220,8 @@ const LAYER_NORM = 'LionTrainLayerNorm';
 const LAYER_NORM_GRAD = 'LionTrainLayerNormGrad';
 const GELU = 'LionTrainGelu';
 const GELU_GRAD = 'LionTrainGeluGrad';
+const MAT_MUL = 'LionTrainMatMul';
+const MAT_MUL_BIAS = 'LionTrainMatMulBias';
 const MAT_MUL_TN = 'LionTrainMatMulTN';
 const COLUMN_SUMS = 'LionTrainColumnSums';
 
@@ -166,28 +232,39 @@ interface AttentionAttrs {
   causal: boolean;
 }
 
+/** Runs `body` with `floats` of scratch on the backend's heap (malloc after the outputs: it may grow the heap). */
+function withScratch<T>(b: WasmBackend, floats: number, what: string, body: (scratch: number) => T): T {
+  const scratch = b.wasm._malloc(4 * floats) >>> 0;
+  if (scratch === 0) throw new Error(`${what}: out of wasm memory`);
+  try {
+    return body(scratch);
+  } finally {
+    b.wasm._free(scratch);
+  }
+}
+
+const up4 = (n: number) => Math.ceil(n / 4) * 4;
+
 register(ATTENTION, ['q', 'k', 'v'], (k, b, [q, key, v], attrs) => {
   const { batch, tokens, heads, causal } = attrs as unknown as AttentionAttrs;
   const hd = q.shape[1] / heads;
   const out = b.makeOutput(q.shape.slice(), 'float32');
   const probs = b.makeOutput([batch, heads, tokens, tokens], 'float32');
-  const [pq, pk, pv, po, pp] = offsets(b, [q, key, v, out, probs]);
-  k.attentionForward(pq, pk, pv, po, pp, batch, tokens, heads, hd, causal, 1 / Math.sqrt(hd));
+  withScratch(b, (hd + 1) * up4(tokens), ATTENTION, (scratch) => {
+    const [pq, pk, pv, po, pp] = offsets(b, [q, key, v, out, probs]);
+    k.attentionForward(pq, pk, pv, po, pp, scratch, batch, tokens, heads, hd, causal, 1 / Math.sqrt(hd));
+  });
   return [out, probs];
 });
 
 register(ATTENTION_GRAD, ['dy', 'q', 'k', 'v', 'probs'], (k, b, [dy, q, key, v, probs], attrs) => {
   const { batch, tokens, heads, causal } = attrs as unknown as AttentionAttrs;
+  const hd = q.shape[1] / heads;
   const grads = [0, 1, 2].map(() => b.makeOutput(q.shape.slice(), 'float32'));
-  const ds = b.wasm._malloc(4 * tokens) >>> 0;
-  if (ds === 0) throw new Error(`${ATTENTION_GRAD}: out of wasm memory`);
-  try {
+  withScratch(b, (hd + tokens) * up4(tokens), ATTENTION_GRAD, (scratch) => {
     const [pdy, pq, pk, pv, pp, dq, dk, dv] = offsets(b, [dy, q, key, v, probs, ...grads]);
-    const hd = q.shape[1] / heads;
-    k.attentionBackward(pdy, pq, pk, pv, pp, dq, dk, dv, ds, batch, tokens, heads, hd, causal, 1 / Math.sqrt(hd));
-  } finally {
-    b.wasm._free(ds);
-  }
+    k.attentionBackward(pdy, pq, pk, pv, pp, dq, dk, dv, scratch, batch, tokens, heads, hd, causal, 1 / Math.sqrt(hd));
+  });
   return grads;
 });
 
@@ -222,6 +299,17 @@ register(GELU_GRAD, ['dy', 'x'], (k, b, [dy, x]) => {
   k.geluBackward(pdy, px, pdx, tf.util.sizeFromShape(x.shape));
   return [dx];
 });
+
+const matMulBody: Body = (k, b, [a, w, bias]) => {
+  const [M, K] = a.shape;
+  const N = w.shape[1];
+  const c = b.makeOutput([M, N], 'float32');
+  const [pa, pw, pc] = offsets(b, [a, w, c]);
+  k.matMul(pa, pw, bias === undefined ? 0 : b.getMemoryOffset(bias.dataId), pc, M, K, N);
+  return [c];
+};
+register(MAT_MUL, ['a', 'b'], matMulBody);
+register(MAT_MUL_BIAS, ['a', 'b', 'bias'], matMulBody);
 
 register(MAT_MUL_TN, ['a', 'b'], (k, b, [a, bt]) => {
   const [K, M] = a.shape;
@@ -311,6 +399,20 @@ const geluOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
 /** x·σ(1.702x), elementwise, with its gradient dy·(s + 1.702·x·s·(1 − s)). Check canFuseGelu first. */
 export function fusedGelu<T extends tf.Tensor>(x: T): T {
   return geluOp(x) as T;
+}
+
+/** Whether a·b with b of `columns` columns can run as one kernel now. */
+export function canFuseMatMul(columns: number): boolean {
+  return columns % 4 === 0 && fusedKernel('matMul');
+}
+
+/**
+ * a·b (+ bias) for a [M, K], b [K, N], bias [N] → [M, N] (a dense layer's x·W + b, and dy·Wᵀ given Wᵀ), in
+ * register tiles with no packing of b. No gradient of its own: used inside hand-written gradients only.
+ * Check canFuseMatMul first.
+ */
+export function matMul(a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
+  return (bias === undefined ? run(MAT_MUL, { a, b }) : run(MAT_MUL_BIAS, { a, b, bias }))[0] as tf.Tensor2D;
 }
 
 /** Whether aᵀ·b with b of `columns` columns can run as one kernel now. */

@@ -1,10 +1,11 @@
 /**
  * Building blocks shared by the model families, written the way the wasm backend is fast (DESIGN.md):
- * every weight matMul is a plain 2-D `tf.matMul` with no transpose flags, in the forward pass and in a
- * hand-written backward pass (`tf.customGrad`, explicit `tf.transpose`), so it reaches XNNPACK. Activations
- * stay 2-D, [rows, features] with rows = batch·tokens; only attention reshapes them to rank 4.
- * On wasm, LayerNorm, GELU, attention's softmax(q·kᵀ/√d)·v and the weight gradients xᵀ·dy run as fused
- * WebAssembly SIMD kernels instead (fused.ts), each replacing a chain of small ops; other backends use tfjs ops.
+ * every weight matMul is a plain 2-D product with no transpose flags, in the forward pass and in a
+ * hand-written backward pass (`tf.customGrad`, explicit `tf.transpose`). Activations stay 2-D, [rows,
+ * features] with rows = batch·tokens; only attention reshapes them to rank 4 (on the tfjs-op path).
+ * On wasm, the dense layers' products (x·W + b, dy·Wᵀ, xᵀ·dy), LayerNorm, GELU and attention's
+ * softmax(q·kᵀ/√d)·v run as fused WebAssembly SIMD kernels instead (fused.ts), each replacing a chain of
+ * small ops or an XNNPACK call; other backends use tfjs ops.
  *
  * Parameters are created from a seed by `ParameterStore`: each parameter draws from its own stream
  * `Rng.derive(seed, 'init', name)`, in JS, so the values do not depend on the backend or on build order.
@@ -16,11 +17,13 @@ import {
   canFuseColumnSums,
   canFuseGelu,
   canFuseLayerNorm,
+  canFuseMatMul,
   canFuseMatMulTN,
   columnSums as fusedColumnSums,
   fusedAttention,
   fusedGelu,
   fusedLayerNorm,
+  matMul as fusedMatMul,
   matMulTN,
 } from './fused.js';
 import type { ForwardOptions, Model } from './model.js';
@@ -163,9 +166,16 @@ function weightGradient(x: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
   return tf.matMul(tf.transpose(x), dy);
 }
 
-/** x·W + b in one XNNPACK call (the bias rides along in the fused matMul). */
+/** x·W + b in one call: on wasm our kernel (fused.ts), elsewhere tfjs's fused matMul (XNNPACK on wasm), the bias riding along. */
 function affine(x: tf.Tensor2D, w: tf.Tensor2D, b: tf.Tensor1D): tf.Tensor2D {
+  if (canFuseMatMul(w.shape[1])) return fusedMatMul(x, w, b);
   return tf.fused.matMul({ a: x, b: w, bias: b }) as tf.Tensor2D;
+}
+
+/** The input gradient dy·Wᵀ of dy [rows, out], W [in, out] (W is small: its transpose is cheap). */
+function inputGradient(dy: tf.Tensor2D, w: tf.Tensor2D): tf.Tensor2D {
+  const wt = tf.transpose(w);
+  return canFuseMatMul(w.shape[0]) ? fusedMatMul(dy, wt) : tf.matMul(dy, wt);
 }
 
 /** x·W + b with the gradient as plain 2-D matMuls: dx = dy·Wᵀ, dW = xᵀ·dy, db = Σ_rows dy. */
@@ -177,7 +187,7 @@ const denseOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [xs, ws] = saved as [tf.Tensor2D, tf.Tensor2D];
       const g = dy as tf.Tensor2D;
-      return [tf.matMul(g, tf.transpose(ws)), weightGradient(xs, g), columnSums(g)];
+      return [inputGradient(g, ws), weightGradient(xs, g), columnSums(g)];
     },
   };
 });

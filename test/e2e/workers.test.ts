@@ -97,6 +97,40 @@ describe('train.workers 2', () => {
     expect(trajectory('many')).toEqual(trajectory('one-many'));
   });
 
+  it('LION_TRAIN_FUSED picks the fused kernels of every thread (a small ViT on wasm), and a bad value is one line, exit 2', async () => {
+    const vit = join(work.path, 'vit.yaml');
+    writeFileSync(
+      vit,
+      [
+        'model: { name: vit, patchSize: 4, width: 16, depth: 1, heads: 2, mlpWidth: 32, pooling: mean }',
+        'data: { name: synthetic, inputShape: [8, 8, 1], classes: 4, trainExamples: 512, testExamples: 128, validationFraction: 0.125 }',
+        'optimizer: { name: lion, lion: { learningRate: 3.0e-3, weightDecay: 0.1 } }',
+        'train: { steps: 12, batchSize: 32, evalEvery: 0, backend: wasm, accumulationSteps: 2 }',
+        'log: { everySteps: 2 }',
+        '',
+      ].join('\n'),
+    );
+    const vitArgs = (out: string, ...set: string[]) => ['train', vit, '--set', `output.dir=${join(work.path, out)}`, ...set.flatMap((s) => ['--set', s])];
+    const none = { env: { LION_TRAIN_FUSED: 'none' } };
+    const runs = await Promise.all([
+      startCli(vitArgs('ops-two', 'train.workers=2'), none).done,
+      startCli(vitArgs('ops-one'), none).done,
+      startCli(vitArgs('fused-two', 'train.workers=2')).done,
+      startCli(vitArgs('fused-one')).done,
+    ]);
+    for (const r of runs) expect(r.code, r.stderr).toBe(0);
+    // Same kernels in both threads: two threads train exactly as one. The fused kernels round differently.
+    expect(trajectory('ops-two')).toEqual(trajectory('ops-one'));
+    expect(trajectory('fused-two')).toEqual(trajectory('fused-one'));
+    expect(trajectory('fused-two')).not.toEqual(trajectory('ops-two'));
+    const bad = runCli(vitArgs('bad'), { env: { LION_TRAIN_FUSED: 'gelu,softmax' } });
+    expect(bad.code).toBe(2);
+    expect(bad.stderr.trim().split('\n').pop()).toBe(
+      "lion-train: LION_TRAIN_FUSED: unknown fused kernel 'softmax' (all, none, or a comma list of attention, layerNorm, gelu, matMul, matMulTN, columnSums, sharedIdentity, fma)",
+    );
+    expect(hasStackTrace(bad.stderr)).toBe(false);
+  });
+
   it('refuses worker counts that are not a whole divisor of accumulationSteps, located, with exit 2', () => {
     const file = join(work.path, 'three-workers.yaml');
     writeFileSync(file, `${readFileSync('configs/tiny.yaml', 'utf8').replace('  backend: cpu\n', '  backend: cpu\n  accumulationSteps: 2\n  workers: 3\n')}`);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs';
-import { afterEach, describe, expect, it } from 'vitest';
-import { columnSums, FUSED_KINDS, fusedKernel, matMulTN, setFusedKernels } from '../../src/models/fused.js';
+import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { columnSums, FUSED_KINDS, fusedKernel, matMul, matMulTN, setFusedKernels } from '../../src/models/fused.js';
 import { causalMask, dense, gelu, layerNorm, ParameterStore, selfAttention, useAutodiffReference, type AttentionParams } from '../../src/models/layers.js';
 import { fixedTensor, maxAbsDiff, useBackend } from './helpers.js';
 
@@ -37,8 +37,16 @@ afterEach(() => {
   tf.disposeVariables();
 });
 
-describe('fused layer kernels on wasm', () => {
-  it('run on wasm and not on cpu', async () => {
+// Every kernel twice: built with relaxed SIMD (fused multiply-add in the products) and without.
+describe.each([
+  ['with fused multiply-add', true],
+  ['without fused multiply-add', false],
+])('fused layer kernels on wasm, %s', (_name, fma) => {
+  beforeEach(() => setFusedKernels({ fma }));
+
+  it('run on wasm and not on cpu; Node 20 gets relaxed SIMD', async () => {
+    await useBackend('wasm');
+    expect(fusedKernel('fma')).toBe(fma);
     await useBackend('wasm');
     expect(fusedKernel('attention') && fusedKernel('layerNorm') && fusedKernel('gelu')).toBe(true);
     setFusedKernels({ gelu: false });
@@ -53,6 +61,8 @@ describe('fused layer kernels on wasm', () => {
     [2, 5, 2, 8, false],
     [2, 7, 3, 48, true],
     [1, 17, 1, 16, true],
+    [2, 20, 2, 40, true],
+    [1, 33, 2, 64, false],
   ])('attention (batch %i, %i tokens, %i heads, width %i, causal %s) matches softmax(q·kᵀ/√d)·v and its autodiff gradients', async (b, t, heads, width, causal) => {
     await useBackend('wasm');
     const { params, store } = attentionParams(width, 3);
@@ -101,6 +111,38 @@ describe('fused layer kernels on wasm', () => {
     const [w, b] = [fixedTensor([inputs, outputs], 33), fixedTensor([outputs], 34)];
     const { fused, reference } = fusedAndReference((xi, wi, bi) => dense(xi as tf.Tensor2D, { kernel: wi, bias: bi }), [x, w, b]);
     expectClose(fused, reference, 1e-4 * Math.sqrt(rows));
+  });
+
+  // x·W + b and dy·Wᵀ: 8-wide column tiles, a 4-wide tail, row counts with a remainder of 1-3.
+  it.each([
+    [1008, 64, 128],
+    [13, 49, 64],
+    [10, 6, 12],
+    [3, 2, 4],
+    [6, 128, 20],
+  ])('matMul [%i rows]: x with %i columns times W with %i columns, with and without bias, equals tf.matMul', async (rows, inputs, outputs) => {
+    await useBackend('wasm');
+    const [x, w, b] = [fixedTensor([rows, inputs], 35) as tf.Tensor2D, fixedTensor([inputs, outputs], 36) as tf.Tensor2D, fixedTensor([outputs], 37) as tf.Tensor1D];
+    const tolerance = 1e-5 * Math.sqrt(inputs);
+    expect(maxAbsDiff(matMul(x, w).dataSync(), tf.matMul(x, w).dataSync())).toBeLessThan(tolerance);
+    expect(maxAbsDiff(matMul(x, w, b).dataSync(), tf.add(tf.matMul(x, w), b).dataSync())).toBeLessThan(tolerance);
+  });
+
+  it('the products flush subnormal results to zero and leave normal ones as tf.matMul computes them', async () => {
+    await useBackend('wasm');
+    const FLT_MIN = 1.1754944e-38;
+    const isSubnormal = (v: number) => v !== 0 && Math.abs(v) < FLT_MIN;
+    // Rows of 1e-20 and 1: against a column of 1e-20 the first product is 1e-40 (subnormal), the second 1e-20.
+    const x = tf.tensor2d([[1e-20, 0, 0, 0], [1, 2, 0, 0], [3e-19, 1e-20, 0, 0]]);
+    const w = tf.tensor2d([[1e-20, 1, 2, 3], [1e-20, 4, 5, 6], [0, 0, 0, 0], [0, 0, 0, 0]]);
+    const want = Array.from(tf.matMul(x, w).dataSync());
+    expect(want.some(isSubnormal)).toBe(true); // tfjs keeps them
+    const got = Array.from(matMul(x as tf.Tensor2D, w as tf.Tensor2D).dataSync());
+    expect(got.some(isSubnormal)).toBe(false);
+    expect(got).toEqual(want.map((v) => (isSubnormal(v) ? 0 : expect.closeTo(v, 6))));
+    const gotTN = Array.from(matMulTN(tf.transpose(x) as tf.Tensor2D, w as tf.Tensor2D).dataSync());
+    expect(gotTN.some(isSubnormal)).toBe(false);
+    expect(gotTN.filter((v) => v === 0).length).toBe(want.filter((v) => v === 0 || isSubnormal(v)).length);
   });
 
   it('tf.clone on wasm shares the memory of its input, which outlives the input, and copies with sharedIdentity off', async () => {
