@@ -45,8 +45,9 @@ interface LayerKernels {
  * The kinds: the six kernels (`matMul` is a dense layer's x·W + b and dy·Wᵀ, in place of XNNPACK);
  * `sharedIdentity`: tfjs-backend-wasm's Identity (behind tf.clone, and so behind every tensor a gradient
  * saves) copies the data; replaced by one that shares it, as Reshape does. Sound because no wasm kernel
- * writes into an input: every output is memory the backend allocated. `fma`: the matrix products use
- * relaxed SIMD's fused multiply-add (the module built with relaxed SIMD; see relaxedSimdModule).
+ * writes into an input: every output is memory the backend allocated. `fma`: the products in matMul,
+ * matMulTN and attention use relaxed SIMD's fused multiply-add (the module built with relaxed SIMD; see
+ * relaxedSimdModule); fusedKernel('fma') says whether the engine has it.
  */
 export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMul' | 'matMulTN' | 'columnSums' | 'sharedIdentity' | 'fma';
 
@@ -162,7 +163,7 @@ export function fusedKernel(kind: FusedKind): boolean {
   shareIdentity();
   if (!enabled[kind]) return false;
   if (kind === 'sharedIdentity') return true;
-  if (kind === 'fma') return fusedKernel('matMul') && relaxedSimdModule() !== null;
+  if (kind === 'fma') return relaxedSimdModule() !== null;
   const memory = backendMemory((tf.backend() as unknown as WasmBackend).wasm);
   return memory !== null && kernelsOn(memory) !== null;
 }
