@@ -61,6 +61,16 @@ const LN2_LO: f32 = -2.12194440e-4;
   memory.fill(y, 0, <usize>n << 2);
 }
 
+/**
+ * c + a·b per lane. Built twice (scripts/build-kernels.mjs): with relaxed SIMD it is one fused multiply-add
+ * where the CPU has one (one rounding instead of two), without it a multiply then an add.
+ */
+// @ts-ignore: decorator
+@inline function madd(a: v128, b: v128, c: v128): v128 {
+  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
+  return f32x4.add(c, f32x4.mul(a, b));
+}
+
 const FLT_MIN: f32 = 1.17549435e-38;
 
 /**
@@ -71,6 +81,12 @@ const FLT_MIN: f32 = 1.17549435e-38;
 // @ts-ignore: decorator
 @inline function ftz(v: v128): v128 {
   return v128.and(v, f32x4.ge(f32x4.abs(v), f32x4.splat(FLT_MIN)));
+}
+
+/** ftz(v) on a product's last block of k; a partial sum is stored as it is, so blocks sum as one pass does. */
+// @ts-ignore: decorator
+@inline function flushIfLast(v: v128, last: bool): v128 {
+  return last ? ftz(v) : v;
 }
 
 /** ftz for one float. */
@@ -132,18 +148,15 @@ const FLT_MIN: f32 = 1.17549435e-38;
 }
 
 /**
- * y[0 … hd) (+)= Σ_{j < count} c[j·cStep]·x_j, x_j = x + j·xStride (rows of one head): a coefficient row times
- * a matrix, in registers over hd in blocks of 16, then of 4. With `accumulate` y's old value is the start.
+ * y[0 … hd) = Σ_{j < count} c[j·cStep]·x_j, x_j = x + j·xStride (rows of one head): a coefficient row times
+ * a matrix, in registers over hd in blocks of 16, then of 4; subnormal results flushed.
  */
 // @ts-ignore: decorator
-@inline function coefficientsTimesRows(y: usize, c: usize, cStep: usize, x: usize, xStride: usize, count: i32, hd: i32, accumulate: bool): void {
+@inline function coefficientsTimesRows(y: usize, c: usize, cStep: usize, x: usize, xStride: usize, count: i32, hd: i32): void {
   let d = 0;
   for (; d + 16 <= hd; d += 16) {
     const py = y + (<usize>d << 2);
-    let a0 = accumulate ? v128.load(py) : f32x4.splat(0);
-    let a1 = accumulate ? v128.load(py, 16) : f32x4.splat(0);
-    let a2 = accumulate ? v128.load(py, 32) : f32x4.splat(0);
-    let a3 = accumulate ? v128.load(py, 48) : f32x4.splat(0);
+    let a0 = f32x4.splat(0), a1 = f32x4.splat(0), a2 = f32x4.splat(0), a3 = f32x4.splat(0);
     let pc = c;
     let px = x + (<usize>d << 2);
     for (let j = 0; j < count; j++, pc += cStep, px += xStride) {
@@ -160,7 +173,7 @@ const FLT_MIN: f32 = 1.17549435e-38;
   }
   for (; d < hd; d += 4) {
     const py = y + (<usize>d << 2);
-    let a0 = accumulate ? v128.load(py) : f32x4.splat(0);
+    let a0 = f32x4.splat(0);
     let pc = c;
     let px = x + (<usize>d << 2);
     for (let j = 0; j < count; j++, pc += cStep, px += xStride) a0 = madd(v128.load32_splat(pc), v128.load(px), a0);
@@ -219,7 +232,7 @@ export function attentionForward(
         const inv: f32 = 1.0 / sum;
         for (let j = 0; j < seen; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * inv);
         for (let j = seen; j < tokens; j++) store<f32>(row + (<usize>j << 2), 0);
-        coefficientsTimesRows(out + base + <usize>i * rowBytes, row, 4, v + base, rowBytes, seen, hd, false);
+        coefficientsTimesRows(out + base + <usize>i * rowBytes, row, 4, v + base, rowBytes, seen, hd);
       }
     }
   }
@@ -257,15 +270,15 @@ export function attentionBackward(
           const at = <usize>j << 2;
           store<f32>(dsRow + at, ftz1(load<f32>(row + at) * (load<f32>(dsRow + at) - rowDot) * scale));
         }
-        coefficientsTimesRows(dq + base + <usize>i * rowBytes, dsRow, 4, k + base, rowBytes, seen, hd, false);
+        coefficientsTimesRows(dq + base + <usize>i * rowBytes, dsRow, 4, k + base, rowBytes, seen, hd);
       }
       // Columns of P and dS: token j is seen by rows i ≥ j only when causal.
       for (let j = 0; j < tokens; j++) {
         const first = causal ? j : 0;
         const count = tokens - first;
         const at = <usize>j << 2;
-        coefficientsTimesRows(dk + base + <usize>j * rowBytes, dS + <usize>first * dsBytes + at, dsBytes, q + base + <usize>first * rowBytes, rowBytes, count, hd, false);
-        coefficientsTimesRows(dv + base + <usize>j * rowBytes, pBase + ((<usize>(first * tokens)) << 2) + at, <usize>tokens << 2, dOut + base + <usize>first * rowBytes, rowBytes, count, hd, false);
+        coefficientsTimesRows(dk + base + <usize>j * rowBytes, dS + <usize>first * dsBytes + at, dsBytes, q + base + <usize>first * rowBytes, rowBytes, count, hd);
+        coefficientsTimesRows(dv + base + <usize>j * rowBytes, pBase + ((<usize>(first * tokens)) << 2) + at, <usize>tokens << 2, dOut + base + <usize>first * rowBytes, rowBytes, count, hd);
       }
     }
   }
@@ -378,17 +391,7 @@ export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
 }
 
 // ---------------------------------------------------------------------------------------------
-// Matrix products: a·b (+ bias) and aᵀ·b, in register tiles of 4 rows by 8 (or 4) columns
-
-/**
- * c + a·b per lane. Built twice (scripts/build-kernels.mjs): with relaxed SIMD it is one fused multiply-add
- * where the CPU has one (one rounding instead of two), without it a multiply then an add.
- */
-// @ts-ignore: decorator
-@inline function madd(a: v128, b: v128, c: v128): v128 {
-  if (ASC_FEATURE_RELAXED_SIMD) return f32x4.relaxed_madd(a, b, c);
-  return f32x4.add(c, f32x4.mul(a, b));
-}
+// Matrix products: a·b (+ bias) and aᵀ·b, in register tiles of 2 rows by 16 (or 8, or 4) columns, k in blocks
 
 /**
  * Rows i0 and i0 + 1 (`rows` 1 or 2) of c, columns j0 … j0 + width − 1 (width 16, 8 or 4), summed over k in
@@ -399,7 +402,7 @@ export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
  */
 // @ts-ignore: decorator
 @inline function tile(
-  a: usize, b: usize, c: usize, bias: usize, k0: i32, k1: i32, N: i32, aRow: usize, aCol: usize, i0: i32, j0: i32, rows: i32, width: i32,
+  a: usize, b: usize, c: usize, bias: usize, k0: i32, k1: i32, last: bool, N: i32, aRow: usize, aCol: usize, i0: i32, j0: i32, rows: i32, width: i32,
 ): void {
   const bStride = <usize>N << 2;
   const r1: usize = rows > 1 ? aRow : 0;
@@ -464,32 +467,32 @@ export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
       c10 = madd(v128.load32_splat(pa + r1), b0, c10);
     }
   }
-  v128.store(pc, ftz(c00));
-  if (width > 4) v128.store(pc, ftz(c01), 16);
+  v128.store(pc, flushIfLast(c00, last));
+  if (width > 4) v128.store(pc, flushIfLast(c01, last), 16);
   if (width > 8) {
-    v128.store(pc, ftz(c02), 32);
-    v128.store(pc, ftz(c03), 48);
+    v128.store(pc, flushIfLast(c02, last), 32);
+    v128.store(pc, flushIfLast(c03, last), 48);
   }
   if (rows > 1) {
-    v128.store(pc1, ftz(c10));
-    if (width > 4) v128.store(pc1, ftz(c11), 16);
+    v128.store(pc1, flushIfLast(c10, last));
+    if (width > 4) v128.store(pc1, flushIfLast(c11, last), 16);
     if (width > 8) {
-      v128.store(pc1, ftz(c12), 32);
-      v128.store(pc1, ftz(c13), 48);
+      v128.store(pc1, flushIfLast(c12, last), 32);
+      v128.store(pc1, flushIfLast(c13, last), 48);
     }
   }
 }
 
 /** The tiles of rows i0 … i0 + rows − 1 of c across all N columns (a multiple of 4): 16 wide, then 8, then 4. */
 // @ts-ignore: decorator
-@inline function rowTiles(a: usize, b: usize, c: usize, bias: usize, k0: i32, k1: i32, N: i32, aRow: usize, aCol: usize, i0: i32, rows: i32): void {
+@inline function rowTiles(a: usize, b: usize, c: usize, bias: usize, k0: i32, k1: i32, last: bool, N: i32, aRow: usize, aCol: usize, i0: i32, rows: i32): void {
   let j0 = 0;
-  for (; j0 + 16 <= N; j0 += 16) tile(a, b, c, bias, k0, k1, N, aRow, aCol, i0, j0, rows, 16);
+  for (; j0 + 16 <= N; j0 += 16) tile(a, b, c, bias, k0, k1, last, N, aRow, aCol, i0, j0, rows, 16);
   if (j0 + 8 <= N) {
-    tile(a, b, c, bias, k0, k1, N, aRow, aCol, i0, j0, rows, 8);
+    tile(a, b, c, bias, k0, k1, last, N, aRow, aCol, i0, j0, rows, 8);
     j0 += 8;
   }
-  if (j0 < N) tile(a, b, c, bias, k0, k1, N, aRow, aCol, i0, j0, rows, 4);
+  if (j0 < N) tile(a, b, c, bias, k0, k1, last, N, aRow, aCol, i0, j0, rows, 4);
 }
 
 /**
@@ -504,8 +507,9 @@ const K_BLOCK = 64;
   const M2 = M & ~1;
   for (let k0 = 0; k0 < K || k0 === 0; k0 += K_BLOCK) {
     const k1 = min(K, k0 + K_BLOCK);
-    for (let i0 = 0; i0 < M2; i0 += 2) rowTiles(a, b, c, bias, k0, k1, N, aRow, aCol, i0, 2);
-    if (M2 < M) rowTiles(a, b, c, bias, k0, k1, N, aRow, aCol, M2, 1);
+    const last = k1 === K;
+    for (let i0 = 0; i0 < M2; i0 += 2) rowTiles(a, b, c, bias, k0, k1, last, N, aRow, aCol, i0, 2);
+    if (M2 < M) rowTiles(a, b, c, bias, k0, k1, last, N, aRow, aCol, M2, 1);
   }
 }
 

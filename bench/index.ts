@@ -144,8 +144,8 @@ class TorchWorker {
   private constructor(private readonly child: ChildProcessWithoutNullStreams, private readonly lines: AsyncIterator<string>, readonly version: string) {}
 
   static async start(): Promise<TorchWorker | string> {
-    const python = ['python3', '/usr/bin/python3'].find((p) => spawnSync(p, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0);
-    if (!python) return 'no python3 with torch (Debian: apt-get install python3-torch libopenblas0)';
+    const python = pythonWithTorch();
+    if (!python) return NO_TORCH;
     // OpenBLAS's own CPU detection varies between processes on virtual machines (see TorchSetting): name the kernel set.
     const child = spawn(python, [fileURLToPath(new URL('torch_models.py', import.meta.url))], { env: torchEnv({ threads: 1, coreType: openBlasCoreType() }) });
     const lines = createInterface({ input: child.stdout })[Symbol.asyncIterator]();
@@ -494,6 +494,7 @@ function fusedOption(): Partial<Record<FusedKind, boolean>> {
 // ── Time to accuracy ──────────────────────────────────────────────────────────────────────────────
 
 const PYTHONS = ['/usr/bin/python3', 'python3'];
+const NO_TORCH = 'no python3 with torch (Debian: apt-get install python3-torch libopenblas0)';
 
 /** A python3 that imports torch, or undefined. */
 function pythonWithTorch(): string | undefined {
@@ -559,13 +560,18 @@ interface TorchSetting {
 
 const describeSetting = (s: TorchSetting) => `${s.threads} thread${s.threads > 1 ? 's' : ''}${s.coreType ? `, OPENBLAS_CORETYPE=${s.coreType}` : ''}`;
 
+/** Runs bench/torch_vit.py under `setting` with `extra` arguments: its wall seconds and its last stdout line, parsed. */
+async function torchVit<T>(python: string, setting: TorchSetting, extra: string[]): Promise<{ seconds: number; reply: T }> {
+  const args = [fileURLToPath(new URL('torch_vit.py', import.meta.url)), '--mnist', mnistFolder(), '--threads', String(setting.threads), ...extra];
+  const run = await timedRun(python, args, torchEnv(setting));
+  if (run.status !== 0) throw new Error(`bench/torch_vit.py ${extra.join(' ')} exited ${run.status}: ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return { seconds: run.seconds, reply: JSON.parse(run.stdout.trim().split('\n').pop()!) as T };
+}
+
 /** bench/torch_vit.py: the same recipe in PyTorch, under `setting`. */
 async function runTorch(python: string, round: number, steps: number | undefined, setting: TorchSetting): Promise<TrainedRun> {
-  const args = [fileURLToPath(new URL('torch_vit.py', import.meta.url)), '--mnist', mnistFolder(), '--threads', String(setting.threads), ...(steps === undefined ? [] : ['--steps', String(steps)])];
-  const run = await timedRun(python, args, torchEnv(setting));
-  if (run.status !== 0) throw new Error(`bench/torch_vit.py exited ${run.status}: ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-  const reply = JSON.parse(run.stdout.trim().split('\n').pop()!) as { trainSeconds: number; testAccuracy: number };
-  return { who: 'PyTorch', round, wall: run.seconds, train: reply.trainSeconds, accuracy: reply.testAccuracy };
+  const { seconds, reply } = await torchVit<{ trainSeconds: number; testAccuracy: number }>(python, setting, steps === undefined ? [] : ['--steps', String(steps)]);
+  return { who: 'PyTorch', round, wall: seconds, train: reply.trainSeconds, accuracy: reply.testAccuracy };
 }
 
 const torchEnv = ({ threads, coreType }: TorchSetting): NodeJS.ProcessEnv => ({
@@ -610,11 +616,7 @@ function mnistFolder(): string {
  */
 async function fastestTorchSetting(python: string): Promise<TorchSetting> {
   console.log(`  PyTorch's matrix products: ${torchBlas(python)}`);
-  const probe = async (setting: TorchSetting) => {
-    const run = await timedRun(python, [fileURLToPath(new URL('torch_vit.py', import.meta.url)), '--mnist', mnistFolder(), '--threads', String(setting.threads), '--probe', '40'], torchEnv(setting));
-    if (run.status !== 0) throw new Error(`bench/torch_vit.py --probe exited ${run.status}: ${run.stderr.trim().split('\n').pop()}`);
-    return (JSON.parse(run.stdout.trim().split('\n').pop()!) as { msPerStep: number }).msPerStep;
-  };
+  const probe = async (setting: TorchSetting) => (await torchVit<{ msPerStep: number }>(python, setting, ['--probe', '40'])).reply.msPerStep;
   const coreType = openBlasCoreType();
   const settings: TorchSetting[] = [1, 2].flatMap((threads) => [{ threads }, ...(coreType ? [{ threads, coreType }] : [])]);
   const ms = settings.map(() => [] as number[]);
@@ -637,7 +639,7 @@ async function benchTimeToAccuracy(): Promise<void> {
   console.log(`  load average at start: ${load()} (${cpus().length} cores)`);
   ensureBuilt();
   const python = flag('no-torch') ? undefined : pythonWithTorch();
-  if (!python) console.log(`  PyTorch twin skipped: ${flag('no-torch') ? '--no-torch' : 'no python3 with torch (Debian: apt-get install python3-torch libopenblas0)'}`);
+  if (!python) console.log(`  PyTorch twin skipped: ${flag('no-torch') ? '--no-torch' : NO_TORCH}`);
   const setting = python ? await fastestTorchSetting(python) : { threads: 1 };
   const dir = mkdtempSync(join(tmpdir(), 'lion-train-tta-'));
   const runs: TrainedRun[] = [];

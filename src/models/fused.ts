@@ -21,7 +21,7 @@
 import { setFlagsFromString } from 'node:v8';
 import * as tf from '../tf.js';
 import { UserError } from '../errors.js';
-import { backendMemory, type EmscriptenModule, type WasmMemory } from '../optim/simd.js';
+import { backendMemory, EmbeddedModule, type EmscriptenModule, type WasmMemory } from '../optim/simd.js';
 import { LAYERS_RELAXED_WASM_BASE64 } from './layers-relaxed-wasm.generated.js';
 import { LAYERS_WASM_BASE64 } from './layers-wasm.generated.js';
 
@@ -47,7 +47,7 @@ interface LayerKernels {
  * saves) copies the data; replaced by one that shares it, as Reshape does. Sound because no wasm kernel
  * writes into an input: every output is memory the backend allocated. `fma`: the products in matMul,
  * matMulTN and attention use relaxed SIMD's fused multiply-add (the module built with relaxed SIMD; see
- * relaxedSimdModule); fusedKernel('fma') says whether the engine has it.
+ * relaxedKernels); fusedKernel('fma') says whether the engine has it.
  */
 export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMul' | 'matMulTN' | 'columnSums' | 'sharedIdentity' | 'fma';
 
@@ -85,61 +85,18 @@ function readEnvironment(): void {
   if (value !== undefined && value !== '') setFusedKernels(parseFusedKinds(value, FUSED_ENV));
 }
 
-// The few WebAssembly JS-API members used (this project's TypeScript libs do not declare them).
-interface WasmApi {
-  Module: new (bytes: Uint8Array) => object;
-  Instance: new (module: object, imports: object) => { exports: Record<string, unknown> };
-}
-const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
-
-type Variant = 'plain' | 'relaxed';
-
-const compiled: Partial<Record<Variant, object | null>> = {};
-const instances: Record<Variant, WeakMap<object, LayerKernels | null>> = { plain: new WeakMap(), relaxed: new WeakMap() };
-
-function compile(base64: string): object | null {
-  try {
-    return WA === undefined ? null : new WA.Module(Uint8Array.from(atob(base64), (c) => c.charCodeAt(0)));
-  } catch {
-    return null;
-  }
-}
+const plainKernels = new EmbeddedModule<LayerKernels>(LAYERS_WASM_BASE64);
 
 /**
- * The module built with relaxed SIMD, or null where the engine lacks it. Node 20's V8 has relaxed SIMD
- * behind --experimental-wasm-relaxed-simd (on by default from Node 22); the flag is process-wide, enables
- * only new wasm instructions, and is set here once, before the first compile that needs it.
+ * The module built with relaxed SIMD. Node 20's V8 has relaxed SIMD behind --experimental-wasm-relaxed-simd
+ * (on by default from Node 22): where the first compile fails, that flag (process-wide, enabling only new
+ * wasm instructions) is set once and the compile tried again; where it still fails, the plain build runs.
  */
-function relaxedSimdModule(): object | null {
-  if (compiled.relaxed !== undefined) return compiled.relaxed;
-  let module = compile(LAYERS_RELAXED_WASM_BASE64);
-  if (module === null && typeof process !== 'undefined' && process.versions?.node !== undefined) {
-    setFlagsFromString('--experimental-wasm-relaxed-simd');
-    module = compile(LAYERS_RELAXED_WASM_BASE64);
-  }
-  return (compiled.relaxed = module);
-}
+const relaxedKernels = new EmbeddedModule<LayerKernels>(LAYERS_RELAXED_WASM_BASE64, () => setFlagsFromString('--experimental-wasm-relaxed-simd'));
 
-/**
- * The kernels on `memory` (one instance per memory and variant), or null where WebAssembly SIMD or the
- * module fails. With `fma` on, the relaxed-SIMD build where it compiles, else the plain one.
- */
+/** The kernels on `memory`: with `fma` on, the relaxed-SIMD build where it compiles, else the plain one; null where neither runs. */
 function kernelsOn(memory: WasmMemory): LayerKernels | null {
-  const relaxed = enabled.fma ? relaxedSimdModule() : null;
-  const variant: Variant = relaxed !== null ? 'relaxed' : 'plain';
-  const cached = instances[variant].get(memory);
-  if (cached !== undefined) return cached;
-  const module = relaxed ?? (compiled.plain !== undefined ? compiled.plain : (compiled.plain = compile(LAYERS_WASM_BASE64)));
-  let kernels: LayerKernels | null = null;
-  if (module !== null && WA !== undefined) {
-    try {
-      kernels = new WA.Instance(module, { env: { memory } }).exports as unknown as LayerKernels;
-    } catch {
-      kernels = null; // a shared (threaded) heap: the module declares an unshared memory
-    }
-  }
-  instances[variant].set(memory, kernels);
-  return kernels;
+  return enabled.fma && relaxedKernels.module() !== null ? relaxedKernels.on(memory) : plainKernels.on(memory);
 }
 
 // The parts of the wasm backend used (no import of the backend package).
@@ -163,7 +120,7 @@ export function fusedKernel(kind: FusedKind): boolean {
   shareIdentity();
   if (!enabled[kind]) return false;
   if (kind === 'sharedIdentity') return true;
-  if (kind === 'fma') return relaxedSimdModule() !== null;
+  if (kind === 'fma') return relaxedKernels.module() !== null;
   const memory = backendMemory((tf.backend() as unknown as WasmBackend).wasm);
   return memory !== null && kernelsOn(memory) !== null;
 }

@@ -232,46 +232,70 @@ const WA = (globalThis as unknown as { WebAssembly?: WasmApi }).WebAssembly;
 
 const PAGE = 65536;
 
-let compiled: object | null | undefined;
+/**
+ * A WebAssembly module embedded as base64 by scripts/build-kernels.mjs, whose one import is `env.memory`:
+ * compiled on first use and instantiated once per memory it runs on (cached). `beforeRetry`, when given, is
+ * run once if the first compile fails (to enable an engine feature the module uses), then the compile is
+ * tried again. `K` is the module's exports.
+ */
+export class EmbeddedModule<K> {
+  private compiled: object | null | undefined;
+  private readonly instances = new WeakMap<object, K | null>();
 
-/** The compiled module, or null where WebAssembly or its SIMD is unavailable. */
-function simdModule(): object | null {
-  if (compiled !== undefined) return compiled;
-  compiled = null;
-  if (WA === undefined || typeof atob !== 'function') return null;
-  try {
-    const raw = atob(OPTIM_WASM_BASE64);
-    const bytes = new Uint8Array(raw.length);
-    for (let i = 0; i < raw.length; i++) bytes[i] = raw.charCodeAt(i);
-    compiled = new WA.Module(bytes);
-  } catch {
-    compiled = null;
+  constructor(
+    private readonly base64: string,
+    private readonly beforeRetry?: () => void,
+  ) {}
+
+  /** The compiled module, or null where WebAssembly, or a feature the module uses, is unavailable. */
+  module(): object | null {
+    if (this.compiled === undefined) {
+      this.compiled = this.compile();
+      if (this.compiled === null && this.beforeRetry) {
+        this.beforeRetry();
+        this.compiled = this.compile();
+      }
+    }
+    return this.compiled;
   }
-  return compiled;
+
+  /** The exports instantiated on `memory`, or null if the module cannot run on it. */
+  on(memory: WasmMemory): K | null {
+    const cached = this.instances.get(memory);
+    if (cached !== undefined) return cached;
+    const mod = this.module();
+    let exports: K | null = null;
+    if (mod !== null && WA !== undefined) {
+      try {
+        exports = new WA.Instance(mod, { env: { memory } }).exports as unknown as K;
+      } catch {
+        exports = null; // e.g. a shared memory (threaded backend): the module declares an unshared one
+      }
+    }
+    this.instances.set(memory, exports);
+    return exports;
+  }
+
+  private compile(): object | null {
+    if (WA === undefined || typeof atob !== 'function') return null;
+    try {
+      return new WA.Module(Uint8Array.from(atob(this.base64), (c) => c.charCodeAt(0)));
+    } catch {
+      return null;
+    }
+  }
 }
 
-const instances = new WeakMap<object, SimdKernels | null>();
+const optimKernels = new EmbeddedModule<SimdKernels>(OPTIM_WASM_BASE64);
 
 /** The kernels on `memory` (one instance per memory, cached), or null if they cannot run on it. */
 export function simdOn(memory: WasmMemory): SimdKernels | null {
-  const cached = instances.get(memory);
-  if (cached !== undefined) return cached;
-  const mod = simdModule();
-  let kernels: SimdKernels | null = null;
-  if (mod !== null && WA !== undefined) {
-    try {
-      kernels = new WA.Instance(mod, { env: { memory } }).exports as unknown as SimdKernels;
-    } catch {
-      kernels = null; // e.g. a shared memory (threaded backend): the module declares an unshared one
-    }
-  }
-  instances.set(memory, kernels);
-  return kernels;
+  return optimKernels.on(memory);
 }
 
 /** Whether the SIMD kernels can run in this JS engine at all. */
 export function simdSupported(): boolean {
-  return simdModule() !== null;
+  return optimKernels.module() !== null;
 }
 
 /** The parts of tfjs-backend-wasm's emscripten module used here. */
