@@ -4,6 +4,7 @@ import yargs from 'yargs';
 import { ConfigError, formatProblem } from '../config/index.js';
 import { closest } from '../config/suggest.js';
 import { EXIT, UserError } from '../errors.js';
+import { fusedKindsFromEnvironment } from '../models/fused-kinds.js';
 import { allocationFailure, isAllocationFailure } from '../train/memory.js';
 import { evolveCommand } from './commands/evolve.js';
 import { exportCommand } from './commands/export.js';
@@ -62,6 +63,8 @@ export async function main(argv: string[]): Promise<number> {
     .command(sampleCommand)
     .command(programCommand)
     .middleware((args) => refuseIneffectiveSet(String(args._[0] ?? ''), args.set as string[]))
+    // A bad LION_TRAIN_FUSED is refused before any command writes anything (it would fail the first step).
+    .middleware(() => void fusedKindsFromEnvironment())
     .demandCommand(1, 'Give a config file (lion-train configs/vit.yaml) or a command; see --help')
     .strict()
     .version(packageVersion())

@@ -20,10 +20,12 @@
  */
 import { setFlagsFromString } from 'node:v8';
 import * as tf from '../tf.js';
-import { UserError } from '../errors.js';
 import { backendMemory, EmbeddedModule, type EmscriptenModule, type WasmMemory } from '../optim/simd.js';
 import { LAYERS_RELAXED_WASM_BASE64 } from './layers-relaxed-wasm.generated.js';
+import { FUSED_KINDS, fusedKindsFromEnvironment, type FusedKind } from './fused-kinds.js';
 import { LAYERS_WASM_BASE64 } from './layers-wasm.generated.js';
+
+export { FUSED_ENV, FUSED_KINDS, fusedKindsFromEnvironment, parseFusedKinds, type FusedKind } from './fused-kinds.js';
 
 /** The exports of assembly/layers.ts; addresses are byte offsets into the backend's heap. */
 interface LayerKernels {
@@ -41,18 +43,6 @@ interface LayerKernels {
   columnSums(x: number, out: number, rows: number, n: number): void;
 }
 
-/**
- * The kinds: the six kernels (`matMul` is a dense layer's x·W + b and dy·Wᵀ, in place of XNNPACK);
- * `sharedIdentity`: tfjs-backend-wasm's Identity (behind tf.clone, and so behind every tensor a gradient
- * saves) copies the data; replaced by one that shares it, as Reshape does. Sound because no wasm kernel
- * writes into an input: every output is memory the backend allocated. `fma`: the products in matMul,
- * matMulTN and attention use relaxed SIMD's fused multiply-add (the module built with relaxed SIMD; see
- * relaxedKernels); fusedKernel('fma') says whether the engine has it.
- */
-export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMul' | 'matMulTN' | 'columnSums' | 'sharedIdentity' | 'fma';
-
-export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMul', 'matMulTN', 'columnSums', 'sharedIdentity', 'fma'];
-
 let environmentRead = false;
 const enabled: Record<FusedKind, boolean> = Object.fromEntries(FUSED_KINDS.map((k) => [k, true])) as Record<FusedKind, boolean>;
 
@@ -62,27 +52,12 @@ export function setFusedKernels(kinds: Partial<Record<FusedKind, boolean>>): voi
   Object.assign(enabled, kinds);
 }
 
-/** The environment variable that picks the fused kinds for a process and its worker threads. */
-export const FUSED_ENV = 'LION_TRAIN_FUSED';
-
-/**
- * Parses `all`, `none` or a comma list of kinds (the ones switched on; the rest off), as the bench's
- * `--fused` and the environment variable LION_TRAIN_FUSED take them.
- * @throws UserError naming `source` and the unknown kind.
- */
-export function parseFusedKinds(value: string, source: string): Record<FusedKind, boolean> {
-  const on = value === 'all' ? [...FUSED_KINDS] : value === 'none' ? [] : value.split(',').map((k) => k.trim());
-  const unknown = on.find((k) => !(FUSED_KINDS as readonly string[]).includes(k));
-  if (unknown !== undefined) throw new UserError(`${source}: unknown fused kernel '${unknown}' (all, none, or a comma list of ${FUSED_KINDS.join(', ')})`);
-  return Object.fromEntries(FUSED_KINDS.map((k) => [k, on.includes(k)])) as Record<FusedKind, boolean>;
-}
-
 /** Applies LION_TRAIN_FUSED once per thread (worker threads inherit the environment). */
 function readEnvironment(): void {
   if (environmentRead) return;
   environmentRead = true;
-  const value = process.env[FUSED_ENV];
-  if (value !== undefined && value !== '') setFusedKernels(parseFusedKinds(value, FUSED_ENV));
+  const kinds = fusedKindsFromEnvironment();
+  if (kinds) setFusedKernels(kinds);
 }
 
 const plainKernels = new EmbeddedModule<LayerKernels>(LAYERS_WASM_BASE64);
@@ -115,8 +90,8 @@ function wasmKernels(backend: WasmBackend): LayerKernels {
 
 /** Whether `kind` runs as a fused kernel now (current backend wasm, kernels loadable, kind switched on). */
 export function fusedKernel(kind: FusedKind): boolean {
-  if (tf.getBackend() !== 'wasm') return false;
   readEnvironment();
+  if (tf.getBackend() !== 'wasm') return false;
   shareIdentity();
   if (!enabled[kind]) return false;
   if (kind === 'sharedIdentity') return true;

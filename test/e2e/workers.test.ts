@@ -129,6 +129,17 @@ describe('train.workers 2', () => {
       "lion-train: LION_TRAIN_FUSED: unknown fused kernel 'softmax' (all, none, or a comma list of attention, layerNorm, gelu, matMul, matMulTN, columnSums, sharedIdentity, fma)",
     );
     expect(hasStackTrace(bad.stderr)).toBe(false);
+    // Refused before anything is written, on every backend (tiny.yaml trains on cpu, where no kernel is fused).
+    for (const [value, what] of [
+      ['gelu,softmax', "unknown fused kernel 'softmax'"],
+      ['gelu,', "an empty kernel name in 'gelu,'"],
+    ]) {
+      const out = join(work.path, `bad-env-${what.length}`);
+      const refused = runCli(['train', 'configs/tiny.yaml', '--set', `output.dir=${out}`], { env: { LION_TRAIN_FUSED: value } });
+      expect(refused.code).toBe(2);
+      expect(refused.stderr.trim()).toBe(`lion-train: LION_TRAIN_FUSED: ${what} (all, none, or a comma list of attention, layerNorm, gelu, matMul, matMulTN, columnSums, sharedIdentity, fma)`);
+      expect(existsSync(out)).toBe(false);
+    }
   });
 
   it('refuses worker counts that are not a whole divisor of accumulationSteps, located, with exit 2', () => {
