@@ -39,6 +39,7 @@ import { optimizerOptions } from '../src/config/optimizer-options.js';
 import type { RunConfig } from '../src/config/types.generated.js';
 import type { Batch } from '../src/data/dataset.js';
 import { dataFamily } from '../src/data/registry.js';
+import { UserError } from '../src/errors.js';
 import type { InputSpec } from '../src/models/model.js';
 import { FUSED_KINDS, parseFusedKinds, setFusedKernels, type FusedKind } from '../src/models/fused.js';
 import { modelFamily } from '../src/models/registry.js';
@@ -488,7 +489,13 @@ async function benchFusedKernels(): Promise<void> {
 
 /** --fused=none|all|attention,layerNorm,…: the fused kinds the other sections run with (default all). */
 function fusedOption(): Partial<Record<FusedKind, boolean>> {
-  return parseFusedKinds(option('fused', 'all'), '--fused');
+  try {
+    return parseFusedKinds(option('fused', 'all'), '--fused');
+  } catch (error) {
+    if (!(error instanceof UserError)) throw error;
+    console.error(`bench: ${error.message}`);
+    process.exit(2);
+  }
 }
 
 // ── Time to accuracy ──────────────────────────────────────────────────────────────────────────────
