@@ -402,7 +402,7 @@ export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
  */
 // @ts-ignore: decorator
 @inline function tile(
-  a: usize, b: usize, c: usize, bias: usize, k0: i32, k1: i32, last: bool, N: i32, aRow: usize, aCol: usize, i0: i32, j0: i32, rows: i32, width: i32,
+  a: usize, b: usize, c: usize, bias: usize, k0: i32, k1: i32, carry: bool, last: bool, N: i32, aRow: usize, aCol: usize, i0: i32, j0: i32, rows: i32, width: i32,
 ): void {
   const bStride = <usize>N << 2;
   const r1: usize = rows > 1 ? aRow : 0;
@@ -417,7 +417,7 @@ export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
   const init2 = bias !== 0 && width > 8 ? v128.load(pBias, 32) : zero;
   const init3 = bias !== 0 && width > 8 ? v128.load(pBias, 48) : zero;
   let c00 = init0, c01 = init1, c02 = init2, c03 = init3, c10 = init0, c11 = init1, c12 = init2, c13 = init3;
-  if (k0 > 0) {
+  if (carry) {
     // A later block of k: carry on from the sums so far (the same additions, in the same order, as one pass).
     c00 = v128.load(pc);
     c10 = v128.load(pc1);
@@ -485,14 +485,14 @@ export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
 
 /** The tiles of rows i0 … i0 + rows − 1 of c across all N columns (a multiple of 4): 16 wide, then 8, then 4. */
 // @ts-ignore: decorator
-@inline function rowTiles(a: usize, b: usize, c: usize, bias: usize, k0: i32, k1: i32, last: bool, N: i32, aRow: usize, aCol: usize, i0: i32, rows: i32): void {
+@inline function rowTiles(a: usize, b: usize, c: usize, bias: usize, k0: i32, k1: i32, carry: bool, last: bool, N: i32, aRow: usize, aCol: usize, i0: i32, rows: i32): void {
   let j0 = 0;
-  for (; j0 + 16 <= N; j0 += 16) tile(a, b, c, bias, k0, k1, last, N, aRow, aCol, i0, j0, rows, 16);
+  for (; j0 + 16 <= N; j0 += 16) tile(a, b, c, bias, k0, k1, carry, last, N, aRow, aCol, i0, j0, rows, 16);
   if (j0 + 8 <= N) {
-    tile(a, b, c, bias, k0, k1, last, N, aRow, aCol, i0, j0, rows, 8);
+    tile(a, b, c, bias, k0, k1, carry, last, N, aRow, aCol, i0, j0, rows, 8);
     j0 += 8;
   }
-  if (j0 < N) tile(a, b, c, bias, k0, k1, last, N, aRow, aCol, i0, j0, rows, 4);
+  if (j0 < N) tile(a, b, c, bias, k0, k1, carry, last, N, aRow, aCol, i0, j0, rows, 4);
 }
 
 /**
@@ -501,16 +501,27 @@ export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
  */
 const K_BLOCK = 64;
 
-/** Every tile of c [M, N] (N a multiple of 4), block of k by block: rows in pairs, the last odd row alone. */
+/**
+ * Every tile of c [M, N] (N a multiple of 4) for k in [0, K), block of k by block: rows in pairs, the last odd
+ * row alone. With `carry` the sums go on from what c holds (a later part of a longer sum); with `last` they
+ * are final (flushed to zero where subnormal).
+ */
 // @ts-ignore: decorator
-@inline function tiles(a: usize, b: usize, c: usize, bias: usize, M: i32, K: i32, N: i32, aRow: usize, aCol: usize): void {
+@inline function tilesOf(a: usize, b: usize, c: usize, bias: usize, M: i32, K: i32, N: i32, aRow: usize, aCol: usize, carry: bool, last: bool): void {
   const M2 = M & ~1;
   for (let k0 = 0; k0 < K || k0 === 0; k0 += K_BLOCK) {
     const k1 = min(K, k0 + K_BLOCK);
-    const last = k1 === K;
-    for (let i0 = 0; i0 < M2; i0 += 2) rowTiles(a, b, c, bias, k0, k1, last, N, aRow, aCol, i0, 2);
-    if (M2 < M) rowTiles(a, b, c, bias, k0, k1, last, N, aRow, aCol, M2, 1);
+    const carrying = carry || k0 > 0;
+    const final = last && k1 === K;
+    for (let i0 = 0; i0 < M2; i0 += 2) rowTiles(a, b, c, bias, k0, k1, carrying, final, N, aRow, aCol, i0, 2);
+    if (M2 < M) rowTiles(a, b, c, bias, k0, k1, carrying, final, N, aRow, aCol, M2, 1);
   }
+}
+
+/** Every tile of c [M, N] = the whole sum over k in [0, K) (see tilesOf). */
+// @ts-ignore: decorator
+@inline function tiles(a: usize, b: usize, c: usize, bias: usize, M: i32, K: i32, N: i32, aRow: usize, aCol: usize): void {
+  tilesOf(a, b, c, bias, M, K, N, aRow, aCol, false, true);
 }
 
 /**
@@ -551,4 +562,318 @@ export function columnSums(x: usize, out: usize, rows: i32, n: i32): void {
     for (let r = 0; r < rows; r++, p += rowBytes) acc += load<f32>(p);
     store<f32>(out + (<usize>j << 2), acc);
   }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Convolutions: products of patch rows (im2col) with the kernel, a chunk of output pixels at a time
+//
+// Images are NHWC, x [batch, H, W, C]; kernels [k, k, C, N] read as a [k·k·C, N] matrix; outputs
+// [batch, OH, OW, N] read as [P, N] with P = batch·OH·OW output pixels. The image is first copied with its
+// zero padding into xpad [batch, Hp, Wp, C], Hp = (OH − 1)·s + k, Wp = (OW − 1)·s + k (the rows and columns
+// the convolution reads: xpad[b, y, x] = x[b, y − top, x − left] inside the image, 0 outside), so that
+// patch row i of output pixel (b, oy, ox) is the k·C contiguous floats at xpad[b, oy·s + i, ox·s], and the
+// patch row holds x[b, oy·s + i − top, ox·s + j − left, c] at column (i·k + j)·C + c.
+// Scratch (floats): batch·Hp·Wp·C + 4 for xpad, then CONV_CHUNK·k·k·C + 4 for a chunk of patch rows
+// (fused.ts's convScratch); the 4 floats after each are slack that whole-vector copies may touch.
+
+/**
+ * Output pixels per chunk: a chunk's patch rows (CONV_CHUNK × k·k·C floats) stay in cache while every tile
+ * reads them; for the kernel gradient the chunk is one block of the sum, as K_BLOCK is for a product.
+ */
+const CONV_CHUNK = 64;
+
+/** y[0 … n) = x[0 … n): vectors, then the last n mod 4 floats. */
+// @ts-ignore: decorator
+@inline function copyFloats(y: usize, x: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(y + (<usize>i << 2), v128.load(x + (<usize>i << 2)));
+  for (; i < n; i++) store<f32>(y + (<usize>i << 2), load<f32>(x + (<usize>i << 2)));
+}
+
+/** y[0 … n) += x[0 … n). */
+// @ts-ignore: decorator
+@inline function addFloats(y: usize, x: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) {
+    const at = <usize>i << 2;
+    v128.store(y + at, f32x4.add(v128.load(y + at), v128.load(x + at)));
+  }
+  for (; i < n; i++) store<f32>(y + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) + load<f32>(x + (<usize>i << 2)));
+}
+
+/** y[0 … n) = 0, in a loop (memory.fill is a call into the engine, slow for a few floats). */
+// @ts-ignore: decorator
+@inline function clearFloats(y: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(y + (<usize>i << 2), f32x4.splat(0));
+  for (; i < n; i++) store<f32>(y + (<usize>i << 2), 0);
+}
+
+/**
+ * xpad [batch, Hp, Wp, C] = x [batch, H, W, C] shifted by (top, left) with zeros around (toPadded), or the
+ * reverse, x = the (top, left)-shifted window of xpad, zero where xpad does not reach.
+ */
+// @ts-ignore: decorator
+@inline function padded(x: usize, xpad: usize, toPadded: bool, batch: i32, H: i32, W: i32, C: i32, Hp: i32, Wp: i32, top: i32, left: i32): void {
+  const inside = min(W, Wp - left) * C; // floats of an image row that fall inside xpad
+  const xRow = <usize>(W * C) << 2;
+  const padRow = <usize>(Wp * C) << 2;
+  for (let b = 0; b < batch; b++) {
+    if (toPadded) {
+      for (let y = 0; y < Hp; y++) {
+        const dst = xpad + <usize>(b * Hp + y) * padRow;
+        const sy = y - top;
+        if (sy < 0 || sy >= H) {
+          clearFloats(dst, Wp * C);
+          continue;
+        }
+        clearFloats(dst, left * C);
+        copyFloats(dst + (<usize>(left * C) << 2), x + <usize>(b * H + sy) * xRow, inside);
+        clearFloats(dst + (<usize>(left * C + inside) << 2), Wp * C - left * C - inside);
+      }
+    } else {
+      for (let y = 0; y < H; y++) {
+        const dst = x + <usize>(b * H + y) * xRow;
+        if (y + top >= Hp) {
+          clearFloats(dst, W * C);
+          continue;
+        }
+        copyFloats(dst, xpad + <usize>(b * Hp + y + top) * padRow + (<usize>(left * C) << 2), inside);
+        clearFloats(dst + (<usize>inside << 2), W * C - inside);
+      }
+    }
+  }
+}
+
+/**
+ * The patch rows of output pixels p0 … p0 + rows − 1 from xpad into cols [rows, k·k·C] (gather = true), in
+ * whole vectors (up to 3 floats past a segment, overwritten by the next one or falling in the slack), or, with
+ * gather = false, the reverse: each patch row of cols added into xpad where it was read from (col2im).
+ */
+// @ts-ignore: decorator
+@inline function patchRows(xpad: usize, cols: usize, gather: bool, p0: i32, rows: i32, Hp: i32, Wp: i32, C: i32, k: i32, s: i32, OH: i32, OW: i32): void {
+  const kC = k * C;
+  const segmentBytes = <usize>kC << 2;
+  const padRow = <usize>(Wp * C) << 2;
+  const pixels = OH * OW;
+  let b = p0 / pixels;
+  let oy = (p0 - b * pixels) / OW;
+  let ox = p0 - b * pixels - oy * OW;
+  let dst = cols;
+  for (let r = 0; r < rows; r++) {
+    let src = xpad + <usize>(b * Hp + oy * s) * padRow + (<usize>(ox * s * C) << 2);
+    for (let i = 0; i < k; i++, src += padRow, dst += segmentBytes) {
+      if (gather) {
+        for (let t = 0; t < kC; t += 4) v128.store(dst + (<usize>t << 2), v128.load(src + (<usize>t << 2)));
+      } else {
+        addFloats(src, dst, kC);
+      }
+    }
+    if (++ox === OW) {
+      ox = 0;
+      if (++oy === OH) {
+        oy = 0;
+        b++;
+      }
+    }
+  }
+}
+
+/** The padded height and width (Hp, Wp) of a convolution's input. */
+// @ts-ignore: decorator
+@inline function paddedSize(k: i32, s: i32, outSize: i32): i32 {
+  return (outSize - 1) * s + k;
+}
+
+/** Where the chunk of patch rows starts in the scratch: after xpad and its slack. */
+// @ts-ignore: decorator
+@inline function patchScratch(scratch: usize, batch: i32, C: i32, Hp: i32, Wp: i32): usize {
+  return scratch + (<usize>(batch * Hp * Wp * C + 4) << 2);
+}
+
+/**
+ * y [P, N] = patches(x)·w + bias for x [batch, H, W, C], w [k·k·C, N], bias [N] (address 0: none); N a
+ * multiple of 4. The forward pass of a convolution layer.
+ */
+export function convForward(
+  x: usize, w: usize, bias: usize, y: usize, scratch: usize, batch: i32, H: i32, W: i32, C: i32, k: i32, s: i32, OH: i32, OW: i32, top: i32, left: i32, N: i32,
+): void {
+  const P = batch * OH * OW;
+  const K = k * k * C;
+  const Hp = paddedSize(k, s, OH);
+  const Wp = paddedSize(k, s, OW);
+  const cols = patchScratch(scratch, batch, C, Hp, Wp);
+  padded(x, scratch, true, batch, H, W, C, Hp, Wp, top, left);
+  for (let p0 = 0; p0 < P; p0 += CONV_CHUNK) {
+    const rows = min(CONV_CHUNK, P - p0);
+    patchRows(scratch, cols, true, p0, rows, Hp, Wp, C, k, s, OH, OW);
+    tiles(cols, w, y + (<usize>(p0 * N) << 2), bias, rows, K, N, <usize>K << 2, 4);
+  }
+}
+
+/**
+ * dw [k·k·C, N] = patches(x)ᵀ·dy and db [N] = Σ dy over output pixels, for x [batch, H, W, C], dy [P, N]; N a
+ * multiple of 4. Both summed over the output pixels in order (a chunk at a time, carried in dw and db; db
+ * exactly as columnSums sums).
+ */
+export function convKernelGradient(
+  x: usize, dy: usize, dw: usize, db: usize, scratch: usize, batch: i32, H: i32, W: i32, C: i32, k: i32, s: i32, OH: i32, OW: i32, top: i32, left: i32, N: i32,
+): void {
+  const P = batch * OH * OW;
+  const K = k * k * C;
+  const Hp = paddedSize(k, s, OH);
+  const Wp = paddedSize(k, s, OW);
+  const cols = patchScratch(scratch, batch, C, Hp, Wp);
+  const rowBytes = <usize>N << 2;
+  clearFloats(db, N);
+  if (P === 0) clearFloats(dw, K * N);
+  padded(x, scratch, true, batch, H, W, C, Hp, Wp, top, left);
+  for (let p0 = 0; p0 < P; p0 += CONV_CHUNK) {
+    const rows = min(CONV_CHUNK, P - p0);
+    const dyChunk = dy + <usize>p0 * rowBytes;
+    patchRows(scratch, cols, true, p0, rows, Hp, Wp, C, k, s, OH, OW);
+    tilesOf(cols, dyChunk, dw, 0, K, rows, N, 4, <usize>K << 2, p0 > 0, p0 + rows === P);
+    for (let j = 0; j < N; j += 4) {
+      const at = db + (<usize>j << 2);
+      let acc = v128.load(at);
+      let q = dyChunk + (<usize>j << 2);
+      for (let r = 0; r < rows; r++, q += rowBytes) acc = f32x4.add(acc, v128.load(q));
+      v128.store(at, acc);
+    }
+  }
+}
+
+/**
+ * dx [batch, H, W, C] = col2im(dy·wᵀ) for dy [P, N] and wt = wᵀ [N, k·k·C]; k·k·C a multiple of 4. Each
+ * pixel of dx sums its patch entries in output-pixel order.
+ */
+export function convInputGradient(
+  dy: usize, wt: usize, dx: usize, scratch: usize, batch: i32, H: i32, W: i32, C: i32, k: i32, s: i32, OH: i32, OW: i32, top: i32, left: i32, N: i32,
+): void {
+  const P = batch * OH * OW;
+  const K = k * k * C;
+  const Hp = paddedSize(k, s, OH);
+  const Wp = paddedSize(k, s, OW);
+  const cols = patchScratch(scratch, batch, C, Hp, Wp);
+  clearFloats(scratch, batch * Hp * Wp * C);
+  for (let p0 = 0; p0 < P; p0 += CONV_CHUNK) {
+    const rows = min(CONV_CHUNK, P - p0);
+    tiles(dy + (<usize>(p0 * N) << 2), wt, cols, 0, rows, N, K, <usize>N << 2, 4);
+    patchRows(scratch, cols, false, p0, rows, Hp, Wp, C, k, s, OH, OW);
+  }
+  padded(dx, scratch, false, batch, H, W, C, Hp, Wp, top, left);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Max-pooling, p×p windows with stride p, optionally of relu(x), and its gradient
+
+/**
+ * y [batch, ⌊H/p⌋, ⌊W/p⌋, C] = the max of each window of x [batch, H, W, C] (of max(x, 0) with relu; trailing
+ * rows and columns that fill no window are not read); C a multiple of 4. NaN propagates.
+ */
+export function maxPoolForward(x: usize, y: usize, batch: i32, H: i32, W: i32, C: i32, p: i32, relu: bool): void {
+  const OH = H / p;
+  const OW = W / p;
+  const rowBytes = <usize>(W * C) << 2;
+  const pixelBytes = <usize>C << 2;
+  let out = y;
+  for (let b = 0; b < batch; b++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        const corner = x + <usize>(b * H + oy * p) * rowBytes + <usize>(ox * p) * pixelBytes;
+        for (let c = 0; c < C; c += 4, out += 16) {
+          const q = corner + (<usize>c << 2);
+          let m = relu ? f32x4.splat(0) : v128.load(q);
+          if (p === 2) {
+            // The usual window, unrolled: V8 runs the generic two-iteration loops 2x slower.
+            m = f32x4.max(f32x4.max(m, v128.load(q)), v128.load(q + pixelBytes));
+            m = f32x4.max(f32x4.max(m, v128.load(q + rowBytes)), v128.load(q + rowBytes + pixelBytes));
+          } else {
+            for (let i = 0; i < p; i++) {
+              let at = q + <usize>i * rowBytes;
+              for (let j = 0; j < p; j++, at += pixelBytes) m = f32x4.max(m, v128.load(at));
+            }
+          }
+          v128.store(out, m);
+        }
+      }
+    }
+  }
+}
+
+/**
+ * dx [batch, H, W, C] for y = maxPoolForward(x): each window's dy goes to the positions equal to its max,
+ * shared equally among ties (a valid subgradient), times relu′(x) = [x > 0] with relu; zero on the trailing
+ * rows and columns no window reads. C a multiple of 4.
+ */
+export function maxPoolBackward(x: usize, y: usize, dy: usize, dx: usize, batch: i32, H: i32, W: i32, C: i32, p: i32, relu: bool): void {
+  const OH = H / p;
+  const OW = W / p;
+  if (OH * p !== H || OW * p !== W) clearFloats(dx, batch * H * W * C);
+  const rowBytes = <usize>(W * C) << 2;
+  const pixelBytes = <usize>C << 2;
+  let at = <usize>0;
+  for (let b = 0; b < batch; b++) {
+    for (let oy = 0; oy < OH; oy++) {
+      for (let ox = 0; ox < OW; ox++) {
+        const offset = <usize>(b * H + oy * p) * rowBytes + <usize>(ox * p) * pixelBytes;
+        for (let c = 0; c < C; c += 4, at += 16) {
+          const m = v128.load(y + at);
+          const q = offset + (<usize>c << 2);
+          if (p === 2) {
+            // The usual window, unrolled (see maxPoolForward).
+            const q1 = q + pixelBytes;
+            const q2 = q + rowBytes;
+            const q3 = q2 + pixelBytes;
+            const v0 = v128.load(x + q);
+            const v1 = v128.load(x + q1);
+            const v2 = v128.load(x + q2);
+            const v3 = v128.load(x + q3);
+            const e0 = isMax(v0, m, relu);
+            const e1 = isMax(v1, m, relu);
+            const e2 = isMax(v2, m, relu);
+            const e3 = isMax(v3, m, relu);
+            const count = f32x4.add(f32x4.add(ones(e0), ones(e1)), f32x4.add(ones(e2), ones(e3)));
+            const g = f32x4.div(v128.load(dy + at), count);
+            v128.store(dx + q, v128.and(passes(e0, v0, relu), g));
+            v128.store(dx + q1, v128.and(passes(e1, v1, relu), g));
+            v128.store(dx + q2, v128.and(passes(e2, v2, relu), g));
+            v128.store(dx + q3, v128.and(passes(e3, v3, relu), g));
+            continue;
+          }
+          let count = f32x4.splat(0);
+          for (let i = 0; i < p; i++) {
+            let r = x + q + <usize>i * rowBytes;
+            for (let j = 0; j < p; j++, r += pixelBytes) count = f32x4.add(count, ones(isMax(v128.load(r), m, relu)));
+          }
+          const g = f32x4.div(v128.load(dy + at), count);
+          for (let i = 0; i < p; i++) {
+            let r = q + <usize>i * rowBytes;
+            for (let j = 0; j < p; j++, r += pixelBytes) {
+              const v = v128.load(x + r);
+              v128.store(dx + r, v128.and(passes(isMax(v, m, relu), v, relu), g));
+            }
+          }
+        }
+      }
+    }
+  }
+}
+
+/** Lanes where v (relu(v) with relu) equals the window's max m: all ones, else zero. */
+// @ts-ignore: decorator
+@inline function isMax(v: v128, m: v128, relu: bool): v128 {
+  return f32x4.eq(relu ? f32x4.max(v, f32x4.splat(0)) : v, m);
+}
+
+/** 1.0 in the lanes of a mask, else 0. */
+// @ts-ignore: decorator
+@inline function ones(mask: v128): v128 {
+  return v128.and(mask, f32x4.splat(1));
+}
+
+/** The mask of lanes the gradient passes: at a max, and with relu only where v > 0 (relu′). */
+// @ts-ignore: decorator
+@inline function passes(mask: v128, v: v128, relu: bool): v128 {
+  return relu ? v128.and(mask, f32x4.gt(v, f32x4.splat(0))) : mask;
 }

@@ -9,7 +9,7 @@
  *      as a fraction of it (bench/optim.ts).
  *   3. configs/vit.yaml's step with Lion, AdamW and Adafactor, interleaved (Lion should be fastest).
  *   4. The fused layer kernels (src/models/fused.ts) on that step, each on and off, interleaved; then a
- *      profile of the step: forward, backward, update, and its kernels by time (tf.profile).
+ *      profile of the step (configs/vit.yaml, or --profile-model): forward, backward, update, and its kernels by time (tf.profile).
  *   5. Steady-state memory: RSS and tensor count over many steps of the tiny ViT.
  *   6. train.workers: the MLP and the tiny ViT on wasm, one thread against two (the batch split in two
  *      equal micro-batches, so an odd batch size is rounded up), interleaved round by round.
@@ -18,8 +18,8 @@
  * kernel choice or the one the CPU's flags name; it prints which BLAS PyTorch uses), interleaved,
  * --rounds=2: wall, test accuracy and the ratio; --train-steps=N shortens both runs for a quick look.
  * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
- * --no-torch --no-optim --no-vit-optimizers --no-fused --fused-steps=3 --fused-rounds=16 --no-profile --no-memory
- * --memory-steps=2000 --no-workers --fused=none|all|attention,layerNorm,gelu,matMul,matMulTN,columnSums,sharedIdentity,fma
+ * --no-torch --no-optim --no-vit-optimizers --no-fused --fused-steps=3 --fused-rounds=16 --no-profile --profile-model=vit|cnn|mlp|gpt --no-memory
+ * --memory-steps=2000 --no-workers --fused=none|all|attention,layerNorm,gelu,matMul,matMulTN,columnSums,conv,maxPool,sharedIdentity,fma
  * (the fused kinds the main thread's sections run with; default all; LION_TRAIN_FUSED does the same for
  * lion-train runs, worker threads included) --workers-rounds=7
  * --optim-params=4000000 (webgpu). `--backends=webgpu` alone runs only the training steps and the
@@ -381,14 +381,18 @@ async function benchOptimizersOnVit(): Promise<void> {
 }
 
 /**
- * Where a ViT step's time goes: forward alone, forward + backward, the whole step (the optimizer
- * update is the difference), then every kernel of one step by total time (tf.profile).
+ * Where a shipped model's step goes (--profile-model, default vit: configs/vit.yaml; cnn, mlp, gpt): forward
+ * alone, forward + backward, the whole step (the optimizer update is the difference), then every kernel of one
+ * step by total time (tf.profile).
  */
-async function profileVitStep(): Promise<void> {
+async function profileStep(): Promise<void> {
   const steps = Number(option('steps', '20'));
-  console.log(`\n## Where configs/vit.yaml's step goes (wasm, Lion, median of ${steps} steps)\n`);
+  const name = option('profile-model', 'vit');
+  if (SHIPPED[name] === undefined) throw new UserError(`--profile-model: unknown model '${name}' (${Object.keys(SHIPPED).join(', ')})`);
+  console.log(`\n## Where ${SHIPPED[name]}'s step goes (wasm, Lion, median of ${steps} steps)\n`);
   await initBackend('wasm');
-  const c = vitCase('lion');
+  const config = loadConfig(`${ROOT}${SHIPPED[name]}`).config;
+  const c = trainable(config, await inputSpecFor(config), { optimizer: 'lion' });
   const { x, y } = batchTensors(c.batch);
   let step = 0;
   const phases: (() => void)[] = [
@@ -692,7 +696,7 @@ if (flag('time-to-accuracy')) {
   if (!flag('no-optim') && option('backends', 'webgpu').split(',').includes('webgpu')) await benchWebgpuOptimizers(Number(option('optim-params', '4000000')));
   if (!onlyWebgpu && !flag('no-vit-optimizers')) await benchOptimizersOnVit();
   if (!onlyWebgpu && !flag('no-fused')) await benchFusedKernels();
-  if (!onlyWebgpu && !flag('no-profile')) await profileVitStep();
+  if (!onlyWebgpu && !flag('no-profile')) await profileStep();
   if (!onlyWebgpu && !flag('no-memory')) await benchMemory();
   if (!onlyWebgpu && !flag('no-workers')) await benchWorkers();
 }

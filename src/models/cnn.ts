@@ -10,7 +10,7 @@
  */
 import * as tf from '../tf.js';
 import type { CnnModelConfig } from '../config/types.generated.js';
-import { convGeometry, conv2d, maxPool } from './conv.js';
+import { activatedMaxPool, convGeometry, conv2d } from './conv.js';
 import { activate, dense, dropout, makeModel, withParameters, type DenseParams } from './layers.js';
 import type { ForwardOptions, InputKind, InputSpec, Model, ModelFamily, ModelMemory, SpecIssue } from './model.js';
 import { mlpMemory } from './mlp.js';
@@ -62,7 +62,7 @@ export function cnnFlopsPerExample(config: CnnModelConfig, shape: number[], clas
 /**
  * Analytic memory (float32 values, see `ModelMemory`): parameters k·k·in·out + out per convolution and
  * wᵢ·wᵢ₊₁ + wᵢ₊₁ per dense layer; activations per example: the image, per convolution its output and bias
- * 2·oh·ow·out and activation oh·ow·out (convolutions run as forward convolutions: no patch matrix is kept),
+ * 2·oh·ow·out and activation oh·ow·out (no patch matrix is kept: the fused wasm kernels build 64 patch rows at a time, the others run forward convolutions),
  * with a pool its mask oh·ow·out and pooled output, then the dense layers as in `mlpMemory` (with dropout at the
  * flattened features).
  */
@@ -132,7 +132,7 @@ export const cnn: ModelFamily<CnnModelConfig> = {
       let x = images as tf.Tensor4D; // [b, h, w, c]
       config.conv.forEach((layer, i) => {
         x = conv2d(x, params.conv[i], layer.stride, layer.padding, i > 0); // [b, oh, ow, channels]; no gradient into the data
-        x = maxPool(activate(x, config.activation), layer.pool); // [b, ⌊oh/p⌋, ⌊ow/p⌋, channels]
+        x = activatedMaxPool(x, config.activation, layer.pool); // [b, ⌊oh/p⌋, ⌊ow/p⌋, channels]
       });
       let h = dropout(tf.reshape(x, [b, features]) as tf.Tensor2D, config.dropout, options, 'flatten'); // [b, f]
       params.hidden.forEach((layer, i) => {

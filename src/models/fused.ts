@@ -5,7 +5,10 @@
  *   layerNorm, gelu   each forward and backward in one pass;
  *   matMul      a dense layer's x·W + b and dy·Wᵀ (in place of XNNPACK, which tfjs calls with a repacking
  *               of W each time: measured 1.5-2x slower on these shapes);
- *   matMulTN    the weight gradient xᵀ·dy without a transpose;  columnSums  the bias gradient.
+ *   matMulTN    the weight gradient xᵀ·dy without a transpose;  columnSums  the bias gradient;
+ *   conv        a convolution (NHWC) as products of patch rows with the kernel, a chunk of output pixels
+ *               at a time (no patch matrix is kept), and its kernel and input gradients the same way;
+ *   maxPool     max-pooling (with a ReLU before it folded in) and its gradient, one pass each.
  * The maths lives in assembly/layers.ts (WebAssembly SIMD, compiled by `npm run build:kernels`, twice: with
  * relaxed SIMD, whose fused multiply-add the products use where the engine has it, and without); the kernels
  * read their inputs in place on tfjs-backend-wasm's heap and write outputs the backend allocated, never
@@ -41,6 +44,11 @@ interface LayerKernels {
   matMul(a: number, b: number, bias: number, c: number, M: number, K: number, N: number): void;
   matMulTN(a: number, b: number, c: number, K: number, M: number, N: number): void;
   columnSums(x: number, out: number, rows: number, n: number): void;
+  convForward(x: number, w: number, bias: number, y: number, scratch: number, ...geometry: number[]): void;
+  convKernelGradient(x: number, dy: number, dw: number, db: number, scratch: number, ...geometry: number[]): void;
+  convInputGradient(dy: number, wt: number, dx: number, scratch: number, ...geometry: number[]): void;
+  maxPoolForward(x: number, y: number, batch: number, height: number, width: number, channels: number, p: number, relu: boolean): void;
+  maxPoolBackward(x: number, y: number, dy: number, dx: number, batch: number, height: number, width: number, channels: number, p: number, relu: boolean): void;
 }
 
 let environmentRead = false;
@@ -157,6 +165,11 @@ const MAT_MUL = 'LionTrainMatMul';
 const MAT_MUL_BIAS = 'LionTrainMatMulBias';
 const MAT_MUL_TN = 'LionTrainMatMulTN';
 const COLUMN_SUMS = 'LionTrainColumnSums';
+const CONV = 'LionTrainConv2D';
+const CONV_KERNEL_GRAD = 'LionTrainConv2DKernelGrad';
+const CONV_INPUT_GRAD = 'LionTrainConv2DInputGrad';
+const MAX_POOL = 'LionTrainMaxPool';
+const MAX_POOL_GRAD = 'LionTrainMaxPoolGrad';
 
 interface AttentionAttrs {
   batch: number;
@@ -259,6 +272,84 @@ register(COLUMN_SUMS, ['x'], (k, b, [x]) => {
   const [px, po] = offsets(b, [x, out]);
   k.columnSums(px, po, rows, n);
   return [out];
+});
+
+/** A convolution's geometry (conv.ts's ConvGeometry, explicit): output size, stride and the zero rows above / columns left. */
+export interface ConvShape {
+  stride: number;
+  outHeight: number;
+  outWidth: number;
+  top: number;
+  left: number;
+}
+
+/** Output pixels per chunk in assembly/layers.ts (CONV_CHUNK): the scratch holds their patch rows. */
+const CONV_CHUNK = 64;
+
+/** The geometry arguments of the conv kernels: batch, H, W, C, k, s, OH, OW, top, left, N. */
+function convArguments(x: tf.TensorInfo, k: number, outChannels: number, attrs: tf.NamedAttrMap): number[] {
+  const g = attrs as unknown as ConvShape;
+  const [batch, height, width, channels] = x.shape;
+  return [batch, height, width, channels, k, g.stride, g.outHeight, g.outWidth, g.top, g.left, outChannels];
+}
+
+/** Floats of scratch for a conv kernel on the image x (assembly/layers.ts): the padded image, then a chunk of patch rows, each + 4. */
+function convScratch(x: tf.TensorInfo, k: number, attrs: tf.NamedAttrMap): number {
+  const g = attrs as unknown as ConvShape;
+  const [batch, , , channels] = x.shape;
+  const padded = batch * ((g.outHeight - 1) * g.stride + k) * ((g.outWidth - 1) * g.stride + k) * channels;
+  return padded + 4 + CONV_CHUNK * k * k * channels + 4;
+}
+
+register(CONV, ['x', 'w', 'bias'], (k, b, [x, w, bias], attrs) => {
+  const [size, , , outChannels] = w.shape;
+  const g = attrs as unknown as ConvShape;
+  const y = b.makeOutput([x.shape[0], g.outHeight, g.outWidth, outChannels], 'float32');
+  withScratch(b, convScratch(x, size, attrs), CONV, (scratch) => {
+    const [px, pw, pb, py] = offsets(b, [x, w, bias, y]);
+    k.convForward(px, pw, pb, py, scratch, ...convArguments(x, size, outChannels, attrs));
+  });
+  return [y];
+});
+
+register(CONV_KERNEL_GRAD, ['x', 'dy'], (k, b, [x, dy], attrs) => {
+  const size = attrs.kernelSize as number;
+  const outChannels = dy.shape[3];
+  const dw = b.makeOutput([size, size, x.shape[3], outChannels], 'float32');
+  const db = b.makeOutput([outChannels], 'float32');
+  withScratch(b, convScratch(x, size, attrs), CONV_KERNEL_GRAD, (scratch) => {
+    const [px, pdy, pdw, pdb] = offsets(b, [x, dy, dw, db]);
+    k.convKernelGradient(px, pdy, pdw, pdb, scratch, ...convArguments(x, size, outChannels, attrs));
+  });
+  return [dw, db];
+});
+
+register(CONV_INPUT_GRAD, ['dy', 'wt'], (k, b, [dy, wt], attrs) => {
+  const size = attrs.kernelSize as number;
+  const inShape = attrs.inShape as number[];
+  const dx = b.makeOutput(inShape.slice(), 'float32');
+  withScratch(b, convScratch(dx, size, attrs), CONV_INPUT_GRAD, (scratch) => {
+    const [pdy, pwt, pdx] = offsets(b, [dy, wt, dx]);
+    k.convInputGradient(pdy, pwt, pdx, scratch, ...convArguments(dx, size, dy.shape[3], attrs));
+  });
+  return [dx];
+});
+
+register(MAX_POOL, ['x'], (k, b, [x], attrs) => {
+  const p = attrs.p as number;
+  const [batch, height, width, channels] = x.shape;
+  const y = b.makeOutput([batch, Math.floor(height / p), Math.floor(width / p), channels], 'float32');
+  const [px, py] = offsets(b, [x, y]);
+  k.maxPoolForward(px, py, batch, height, width, channels, p, attrs.relu as boolean);
+  return [y];
+});
+
+register(MAX_POOL_GRAD, ['x', 'y', 'dy'], (k, b, [x, y, dy], attrs) => {
+  const [batch, height, width, channels] = x.shape;
+  const dx = b.makeOutput(x.shape.slice(), 'float32');
+  const [px, py, pdy, pdx] = offsets(b, [x, y, dy, dx]);
+  k.maxPoolBackward(px, py, pdy, pdx, batch, height, width, channels, attrs.p as number, attrs.relu as boolean);
+  return [dx];
 });
 
 const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor[] => {
@@ -372,4 +463,74 @@ export function canFuseColumnSums(): boolean {
  */
 export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
   return run(COLUMN_SUMS, { x })[0] as tf.Tensor1D;
+}
+
+/**
+ * Whether a convolution from `inChannels` to `outChannels` channels can run fused now (outChannels a multiple
+ * of 4; with an input gradient, inChannels too).
+ */
+export function canFuseConv(inChannels: number, outChannels: number, inputGrad: boolean): boolean {
+  return outChannels % 4 === 0 && (!inputGrad || inChannels % 4 === 0) && fusedKernel('conv');
+}
+
+/**
+ * y = conv(x, kernel) + bias, NHWC: x [b, h, w, in], kernel [k, k, in, out], bias [out] → [b, oh, ow, out], as
+ * products of patch rows (im2col, a chunk of 64 output pixels at a time) with the kernel as a [k·k·in, out]
+ * matrix. Gradients: dkernel = patchesᵀ·dy and dbias = Σ dy (one pass, summed over output pixels in order); with
+ * `inputGrad` dx, for stride 1 the forward kernel on dy with the kernel rotated 180° and its channels swapped
+ * ("full" padding: k − 1 − top above, k − 1 − left to the left), for larger strides col2im(dy·kernelᵀ);
+ * without it x gets no gradient (the data). Check canFuseConv first.
+ */
+export function fusedConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor1D, shape: ConvShape, inputGrad: boolean): tf.Tensor4D {
+  const k = kernel.shape[0];
+  const [, height, width, inChannels] = x.shape;
+  const attrs = { ...shape, kernelSize: k, inShape: x.shape } as unknown as tf.NamedAttrMap;
+  const inputGradient = (ws: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor => {
+    const out = ws.shape[3];
+    if (shape.stride > 1) return run(CONV_INPUT_GRAD, { dy, wt: tf.transpose(tf.reshape(ws, [k * k * inChannels, out])) }, attrs)[0];
+    const rotated = tf.transpose(tf.reverse(ws, [0, 1]), [0, 1, 3, 2]); // [k, k, out, in]
+    const full = { stride: 1, outHeight: height, outWidth: width, top: k - 1 - shape.top, left: k - 1 - shape.left };
+    return run(CONV, { x: dy, w: rotated, bias: tf.zeros([inChannels]) }, full as unknown as tf.NamedAttrMap)[0];
+  };
+  if (!inputGrad) {
+    const onData = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+      const [w, b] = args as [tf.Tensor4D, tf.Tensor1D];
+      return { value: run(CONV, { x, w, bias: b }, attrs)[0], gradFunc: (dy: tf.Tensor) => run(CONV_KERNEL_GRAD, { x, dy }, attrs) };
+    });
+    return onData(kernel, bias) as tf.Tensor4D;
+  }
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, w, b, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
+    save([xi, w]);
+    return {
+      value: run(CONV, { x: xi, w, bias: b }, attrs)[0],
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
+        const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
+        return [inputGradient(ws, dy as tf.Tensor4D), ...run(CONV_KERNEL_GRAD, { x: xs, dy }, attrs)];
+      },
+    };
+  });
+  return op(x, kernel, bias) as tf.Tensor4D;
+}
+
+/** Whether max-pooling over `channels` channels can run fused now (a multiple of 4). */
+export function canFuseMaxPool(channels: number): boolean {
+  return channels % 4 === 0 && fusedKernel('maxPool');
+}
+
+/**
+ * Max-pooling with p×p windows and stride p of x [b, h, w, c] (of relu(x) with `relu`) → [b, ⌊h/p⌋, ⌊w/p⌋, c];
+ * trailing rows and columns that fill no window are dropped. Gradient: each window's dy goes to the positions
+ * equal to its max, shared equally among ties, times relu′(x) = [x > 0] with `relu` (the maths of conv.ts's
+ * maxPool after layers.ts's ReLU, in one pass). Check canFuseMaxPool first.
+ */
+export function fusedMaxPool(x: tf.Tensor4D, p: number, relu: boolean): tf.Tensor4D {
+  const attrs = { p, relu } as unknown as tf.NamedAttrMap;
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const [xi, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
+    const y = run(MAX_POOL, { x: xi }, attrs)[0];
+    save([xi, y]);
+    return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(MAX_POOL_GRAD, { x: saved[0], y: saved[1], dy }, attrs)[0] };
+  });
+  return op(x) as tf.Tensor4D;
 }
