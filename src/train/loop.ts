@@ -15,6 +15,7 @@
  */
 import * as tf from '../tf.js';
 import { EpochSampler, type Cursor } from '../data/sampler.js';
+import { BatchStream, type MakeBatch } from './batch-stream.js';
 import { scheduledLearningRate } from '../optim/factory.js';
 import { Rng } from '../random.js';
 import { JsonlLog } from '../telemetry/jsonl.js';
@@ -135,7 +136,12 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
   // A resumed run drops what was logged after its checkpoint (or everything, resuming without one).
   metrics.truncateAfter(state.step);
   compute.truncateAfter(state.step);
-  let sampler = new EpochSampler(dataset.train.size, train.batchSize, train.seed, state.cursor);
+  const makeBatch: MakeBatch = (indices, step) => {
+    const batch = dataset.train.gather(indices);
+    dataset.augment?.(batch, Rng.derive(train.seed, 'augment', step));
+    return batch;
+  };
+  let batches = new BatchStream(new EpochSampler(dataset.train.size, train.batchSize, train.seed, state.cursor), makeBatch);
   /** Steps taken whose results are not read yet, in order (see readPending). */
   let pending: PendingStep[] = [];
   const bestMode = modeFor(ckpt.bestMetric, ckpt.bestMode);
@@ -168,7 +174,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     optimizerStateBytes: optimizer.stateBytes(),
     steps: state.step,
     totalSteps,
-    epochs: sampler.epochProgress(),
+    epochs: batches.epochProgress(),
     final,
     best: state.best,
     totals: summaryTotals(state.totals),
@@ -224,7 +230,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
 
   const recordEvaluation = (result: EvalResult, splitName: string): EvalResult => {
     const { examples: _examples, ...values } = result;
-    metrics.append({ step: state.step, epoch: sampler.epochProgress(), split: splitName, ...values, elapsed: wallSeconds() });
+    metrics.append({ step: state.step, epoch: batches.epochProgress(), split: splitName, ...values, elapsed: wallSeconds() });
     note(`step ${state.step} ${splitName}: ${Object.entries(values).map(([k, v]) => `${k} ${k === 'accuracy' ? `${(100 * v).toFixed(2)}%` : v.toFixed(4)}`).join('  ')}`);
     return result;
   };
@@ -268,8 +274,8 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
       reason = `validation loss is ${lastValidation.loss} at step ${state.step}; nothing was saved from it`;
       return false;
     }
-    state.cursor = sampler.position();
-    state.epoch = sampler.epochProgress();
+    state.cursor = batches.position();
+    state.epoch = batches.epochProgress();
     state.totals.wallSeconds = wallSeconds();
     state.schedule = { multiplier: plan.multiplier(state.step), learningRate: scheduledLearningRate(plan.resolvedOptimizer, plan.multiplier, state.step) };
     const value = measuredNow(ckpt.bestMetric);
@@ -328,7 +334,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
           state.step = p.step;
           state.rng.step = p.step;
           state.totals = p.totals;
-          sampler = new EpochSampler(dataset.train.size, train.batchSize, train.seed, p.cursor);
+          batches = new BatchStream(new EpochSampler(dataset.train.size, train.batchSize, train.seed, p.cursor), makeBatch);
         }
         status = 'diverged';
         reason = `loss is ${result.loss} at step ${p.step}`;
@@ -419,14 +425,15 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     // b. One optimizer step (shared with the worker threads when train.workers > 1; a failed thread fails the run).
     //    Its results stay on the device until the next read (see readPending).
     const stepStart = performance.now();
-    const batch = dataset.train.gather(sampler.next());
-    dataset.augment?.(batch, Rng.derive(train.seed, 'augment', state.step));
+    const batch = batches.take(state.step);
     const nextStep = state.step + 1;
+    // While this thread waits for the others, the next step's batch (the cursor checkpoints record does not move).
+    const whileWaiting = () => nextStep < totalSteps && batches.prepare(nextStep);
     const logNow = nextStep % log.everySteps === 0 || nextStep === totalSteps;
     let outcome: PendingStep['outcome'];
     try {
       outcome = options.workers
-        ? await trainStepWithWorkers(stepSettings, options.workers, batch, state.step, logNow)
+        ? await trainStepWithWorkers(stepSettings, options.workers, batch, state.step, logNow, whileWaiting)
         : stepScalars(trainStepTensors(stepSettings, batch, state.step, logNow));
     } catch (error) {
       if (isAllocationFailure(error)) throw allocationFailure(error, nextStep);
@@ -455,8 +462,8 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
       labels: batch.yShape[0] * labelsPerExample(batch.yShape),
       lr,
       logNow,
-      epoch: sampler.epochProgress(),
-      cursor: sampler.position(),
+      epoch: batches.epochProgress(),
+      cursor: batches.position(),
       totals: { ...state.totals },
       elapsed: wallSeconds(),
     });

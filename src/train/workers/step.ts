@@ -7,13 +7,21 @@
  *   1. parameters → shared memory (one copy); the workers' micro-batches → the workers (transferred)
  *   2. the main thread's share, summed
  *   3. each worker's gradients (shared memory) added in micro-batch order; average, clip, apply
+ * `whileWaiting` runs between 2 and 3, while the workers may still compute (the loop prepares its next batch there).
  */
 import * as tf from '../../tf.js';
 import type { Batch } from '../../data/dataset.js';
 import { addMicroBatch, applySums, dropoutSeedFor, microBatchGradients, readStepResult, splitBatch, type MicroGradients, type StepResult, type StepSettings } from '../step.js';
 import type { WorkerPool, WorkerShare } from './pool.js';
 
-export async function trainStepWithWorkers(settings: StepSettings, pool: WorkerPool, batch: Batch, step: number, measureNorms: boolean): Promise<StepResult> {
+export async function trainStepWithWorkers(
+  settings: StepSettings,
+  pool: WorkerPool,
+  batch: Batch,
+  step: number,
+  measureNorms: boolean,
+  whileWaiting?: () => void,
+): Promise<StepResult> {
   const { model, accumulationSteps, labelSmoothing, seed } = settings;
   const micros = splitBatch(batch, accumulationSteps);
   const { share } = pool;
@@ -33,6 +41,7 @@ export async function trainStepWithWorkers(settings: StepSettings, pool: WorkerP
   // 3. The workers' shares, in order, then the update.
   let shares: WorkerShare[];
   try {
+    whileWaiting?.();
     shares = await remote;
   } catch (error) {
     tf.dispose(local);
