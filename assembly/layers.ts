@@ -185,30 +185,33 @@ const FLT_MIN: f32 = 1.17549435e-38;
 // Attention
 
 /**
- * Per example b and head h, with q, k, v, out of layout [batch·tokens, heads·hd] (head h in columns
- * h·hd … h·hd + hd − 1): P = softmax(scale·Q·Kᵀ) over each row (scale 1/√hd), out = P·V.
+ * Per example b and head h, with q, k, v of row stride `stride` floats and out of layout [batch·tokens,
+ * heads·hd] (head h in columns h·hd … h·hd + hd − 1 of each): P = softmax(scale·Q·Kᵀ) over each row (scale
+ * 1/√hd), out = P·V. q, k and v may be column blocks of one [batch·tokens, 3·width] matrix (stride 3·width).
  * P is written to probs [batch, heads, tokens, tokens]. With `causal` token i sees tokens j ≤ i only
  * (P[i, j] = 0 for j > i, exactly). `scratch` holds (hd + 1)·up4(tokens) floats: Kᵀ of the head, packed
  * (packTransposed), and one row of scores.
  */
 export function attentionForward(
   q: usize, k: usize, v: usize, out: usize, probs: usize, scratch: usize,
-  batch: i32, tokens: i32, heads: i32, hd: i32, causal: bool, scale: f32,
+  batch: i32, tokens: i32, heads: i32, hd: i32, stride: i32, causal: bool, scale: f32,
 ): void {
   const width = heads * hd;
   const rowBytes = <usize>width << 2;
+  const inBytes = <usize>stride << 2;
   const tokens4 = up4(tokens);
   const kT = scratch;
   const scores = scratch + ((<usize>(hd * tokens4)) << 2);
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < heads; h++) {
       const base = (<usize>(b * tokens * width + h * hd)) << 2;
+      const inBase = (<usize>(b * tokens * stride + h * hd)) << 2;
       const pBase = probs + ((<usize>((b * heads + h) * tokens * tokens)) << 2);
-      packTransposed(kT, k + base, tokens, hd, rowBytes);
+      packTransposed(kT, k + inBase, tokens, hd, inBytes);
       for (let i = 0; i < tokens; i++) {
         const row = pBase + ((<usize>(i * tokens)) << 2);
         const seen = causal ? i + 1 : tokens;
-        rowTimesPacked(scores, q + base + <usize>i * rowBytes, kT, hd, tokens4);
+        rowTimesPacked(scores, q + inBase + <usize>i * inBytes, kT, hd, tokens4);
         let top: f32 = <f32>-Infinity;
         for (let j = 0; j < seen; j++) {
           const s = load<f32>(scores + (<usize>j << 2)) * scale;
@@ -232,7 +235,7 @@ export function attentionForward(
         const inv: f32 = 1.0 / sum;
         for (let j = 0; j < seen; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * inv);
         for (let j = seen; j < tokens; j++) store<f32>(row + (<usize>j << 2), 0);
-        coefficientsTimesRows(out + base + <usize>i * rowBytes, row, 4, v + base, rowBytes, seen, hd);
+        coefficientsTimesRows(out + base + <usize>i * rowBytes, row, 4, v + inBase, inBytes, seen, hd);
       }
     }
   }
@@ -241,15 +244,16 @@ export function attentionForward(
 /**
  * The gradient of attentionForward, from dOut (layout of out) and the saved P:
  *   dV = Pᵀ·dOut;  dP = dOut·Vᵀ;  dS = P ∘ (dP − rowsum(P ∘ dP));  dQ = scale·dS·K;  dK = scale·dSᵀ·Q.
- * dq, dk, dv are written in full (layout of q). `scratch` holds (hd + tokens)·up4(tokens) floats: Vᵀ of the
- * head, packed, and scale·dS [tokens, up4(tokens)].
+ * dq, dk, dv (row stride `stride`, as q, k, v) are written in full: every head's columns of every row.
+ * `scratch` holds (hd + tokens)·up4(tokens) floats: Vᵀ of the head, packed, and scale·dS [tokens, up4(tokens)].
  */
 export function attentionBackward(
   dOut: usize, q: usize, k: usize, v: usize, probs: usize, dq: usize, dk: usize, dv: usize, scratch: usize,
-  batch: i32, tokens: i32, heads: i32, hd: i32, causal: bool, scale: f32,
+  batch: i32, tokens: i32, heads: i32, hd: i32, stride: i32, causal: bool, scale: f32,
 ): void {
   const width = heads * hd;
   const rowBytes = <usize>width << 2;
+  const inBytes = <usize>stride << 2;
   const tokens4 = up4(tokens);
   const dsBytes = <usize>tokens4 << 2;
   const vT = scratch;
@@ -257,8 +261,9 @@ export function attentionBackward(
   for (let b = 0; b < batch; b++) {
     for (let h = 0; h < heads; h++) {
       const base = (<usize>(b * tokens * width + h * hd)) << 2;
+      const inBase = (<usize>(b * tokens * stride + h * hd)) << 2;
       const pBase = probs + ((<usize>((b * heads + h) * tokens * tokens)) << 2);
-      packTransposed(vT, v + base, tokens, hd, rowBytes);
+      packTransposed(vT, v + inBase, tokens, hd, inBytes);
       for (let i = 0; i < tokens; i++) {
         const row = pBase + ((<usize>(i * tokens)) << 2);
         const dsRow = dS + <usize>i * dsBytes;
@@ -270,15 +275,15 @@ export function attentionBackward(
           const at = <usize>j << 2;
           store<f32>(dsRow + at, ftz1(load<f32>(row + at) * (load<f32>(dsRow + at) - rowDot) * scale));
         }
-        coefficientsTimesRows(dq + base + <usize>i * rowBytes, dsRow, 4, k + base, rowBytes, seen, hd);
+        coefficientsTimesRows(dq + inBase + <usize>i * inBytes, dsRow, 4, k + inBase, inBytes, seen, hd);
       }
       // Columns of P and dS: token j is seen by rows i ≥ j only when causal.
       for (let j = 0; j < tokens; j++) {
         const first = causal ? j : 0;
         const count = tokens - first;
         const at = <usize>j << 2;
-        coefficientsTimesRows(dk + base + <usize>j * rowBytes, dS + <usize>first * dsBytes + at, dsBytes, q + base + <usize>first * rowBytes, rowBytes, count, hd);
-        coefficientsTimesRows(dv + base + <usize>j * rowBytes, pBase + ((<usize>(first * tokens)) << 2) + at, <usize>tokens << 2, dOut + base + <usize>first * rowBytes, rowBytes, count, hd);
+        coefficientsTimesRows(dk + inBase + <usize>j * inBytes, dS + <usize>first * dsBytes + at, dsBytes, q + inBase + <usize>first * inBytes, inBytes, count, hd);
+        coefficientsTimesRows(dv + inBase + <usize>j * inBytes, pBase + ((<usize>(first * tokens)) << 2) + at, <usize>tokens << 2, dOut + base + <usize>first * rowBytes, rowBytes, count, hd);
       }
     }
   }

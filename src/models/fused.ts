@@ -1,7 +1,7 @@
 /**
  * Fused layer kernels on the wasm backend, as tfjs kernels registered for `wasm` only and run through
  * `tf.engine().runKernel` (the engine keeps the tensor bookkeeping):
- *   attention   softmax(q·kᵀ/√hd)·v over heads, read straight from the [batch·tokens, width] layout;
+ *   attention   softmax(q·kᵀ/√hd)·v over heads, read straight from the packed projection [q | k | v];
  *   layerNorm, gelu   each forward and backward in one pass;
  *   matMul      a dense layer's x·W + b and dy·Wᵀ (in place of XNNPACK, which tfjs calls with a repacking
  *               of W each time: measured 1.5-2x slower on these shapes);
@@ -32,10 +32,13 @@ export { FUSED_ENV, FUSED_KINDS, fusedKindsFromEnvironment, parseFusedKinds, typ
 
 /** The exports of assembly/layers.ts; addresses are byte offsets into the backend's heap. */
 interface LayerKernels {
-  attentionForward(q: number, k: number, v: number, out: number, probs: number, scratch: number, batch: number, tokens: number, heads: number, hd: number, causal: boolean, scale: number): void;
+  attentionForward(
+    q: number, k: number, v: number, out: number, probs: number, scratch: number,
+    batch: number, tokens: number, heads: number, hd: number, stride: number, causal: boolean, scale: number,
+  ): void;
   attentionBackward(
     dOut: number, q: number, k: number, v: number, probs: number, dq: number, dk: number, dv: number, scratch: number,
-    batch: number, tokens: number, heads: number, hd: number, causal: boolean, scale: number,
+    batch: number, tokens: number, heads: number, hd: number, stride: number, causal: boolean, scale: number,
   ): void;
   layerNormForward(x: number, scale: number, bias: number, y: number, xhat: number, rstd: number, rows: number, width: number, eps: number): void;
   layerNormBackward(dy: number, xhat: number, rstd: number, scale: number, dx: number, dscale: number, dbias: number, rows: number, width: number): void;
@@ -191,27 +194,32 @@ function withScratch<T>(b: WasmBackend, floats: number, what: string, body: (scr
 
 const up4 = (n: number) => Math.ceil(n / 4) * 4;
 
-register(ATTENTION, ['q', 'k', 'v'], (k, b, [q, key, v], attrs) => {
+// q, k and v are the column blocks of one [batch·tokens, 3·width] matrix (the packed projection).
+register(ATTENTION, ['qkv'], (k, b, [qkv], attrs) => {
   const { batch, tokens, heads, causal } = attrs as unknown as AttentionAttrs;
-  const hd = q.shape[1] / heads;
-  const out = b.makeOutput(q.shape.slice(), 'float32');
+  const [rows, width3] = qkv.shape;
+  const width = width3 / 3;
+  const hd = width / heads;
+  const out = b.makeOutput([rows, width], 'float32');
   const probs = b.makeOutput([batch, heads, tokens, tokens], 'float32');
   withScratch(b, (hd + 1) * up4(tokens), ATTENTION, (scratch) => {
-    const [pq, pk, pv, po, pp] = offsets(b, [q, key, v, out, probs]);
-    k.attentionForward(pq, pk, pv, po, pp, scratch, batch, tokens, heads, hd, causal, 1 / Math.sqrt(hd));
+    const [pqkv, po, pp] = offsets(b, [qkv, out, probs]);
+    k.attentionForward(pqkv, pqkv + 4 * width, pqkv + 8 * width, po, pp, scratch, batch, tokens, heads, hd, width3, causal, 1 / Math.sqrt(hd));
   });
   return [out, probs];
 });
 
-register(ATTENTION_GRAD, ['dy', 'q', 'k', 'v', 'probs'], (k, b, [dy, q, key, v, probs], attrs) => {
+register(ATTENTION_GRAD, ['dy', 'qkv', 'probs'], (k, b, [dy, qkv, probs], attrs) => {
   const { batch, tokens, heads, causal } = attrs as unknown as AttentionAttrs;
-  const hd = q.shape[1] / heads;
-  const grads = [0, 1, 2].map(() => b.makeOutput(q.shape.slice(), 'float32'));
+  const width3 = qkv.shape[1];
+  const width = width3 / 3;
+  const hd = width / heads;
+  const dqkv = b.makeOutput(qkv.shape.slice(), 'float32');
   withScratch(b, (hd + tokens) * up4(tokens), ATTENTION_GRAD, (scratch) => {
-    const [pdy, pq, pk, pv, pp, dq, dk, dv] = offsets(b, [dy, q, key, v, probs, ...grads]);
-    k.attentionBackward(pdy, pq, pk, pv, pp, dq, dk, dv, scratch, batch, tokens, heads, hd, causal, 1 / Math.sqrt(hd));
+    const [pdy, pqkv, pp, pd] = offsets(b, [dy, qkv, probs, dqkv]);
+    k.attentionBackward(pdy, pqkv, pqkv + 4 * width, pqkv + 8 * width, pp, pd, pd + 4 * width, pd + 8 * width, scratch, batch, tokens, heads, hd, width3, causal, 1 / Math.sqrt(hd));
   });
-  return grads;
+  return [dqkv];
 });
 
 register(LAYER_NORM, ['x', 'scale', 'bias'], (k, b, [x, scale, bias], attrs) => {
@@ -363,25 +371,23 @@ export function canFuseAttention(headWidth: number): boolean {
 }
 
 /**
- * softmax(q·kᵀ/√hd)·v per example and head: q, k, v [batch·tokens, heads·hd] →
- * [batch·tokens, heads·hd] in the same layout; with `causal` token i attends to tokens ≤ i only.
- * Gradients for q, k and v (attentionBackward in assembly/layers.ts). Check canFuseAttention first.
+ * softmax(q·kᵀ/√hd)·v per example and head, for qkv [batch·tokens, 3·width] = [q | k | v] (each
+ * [batch·tokens, heads·hd]) → [batch·tokens, width] in q's layout; with `causal` token i attends to tokens ≤ i
+ * only. Gradient: dqkv in the same packed layout (attentionBackward in assembly/layers.ts). Check
+ * canFuseAttention first.
  */
-export function fusedAttention(q: tf.Tensor2D, k: tf.Tensor2D, v: tf.Tensor2D, shape: { batch: number; tokens: number; heads: number; causal: boolean }): tf.Tensor2D {
+export function fusedAttention(qkv: tf.Tensor2D, shape: { batch: number; tokens: number; heads: number; causal: boolean }): tf.Tensor2D {
   const attrs = { ...shape } as unknown as tf.NamedAttrMap;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
-    const [qi, ki, vi, save] = args as [tf.Tensor2D, tf.Tensor2D, tf.Tensor2D, tf.GradSaveFunc];
-    const [out, probs] = run(ATTENTION, { q: qi, k: ki, v: vi }, attrs);
-    save([qi, ki, vi, probs]);
+    const [packed, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
+    const [out, probs] = run(ATTENTION, { qkv: packed }, attrs);
+    save([packed, probs]);
     return {
       value: out,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
-        const [qs, ks, vs, ps] = saved;
-        return run(ATTENTION_GRAD, { dy, q: qs, k: ks, v: vs, probs: ps }, attrs);
-      },
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(ATTENTION_GRAD, { dy, qkv: saved[0], probs: saved[1] }, attrs)[0],
     };
   });
-  return op(q, k, v) as tf.Tensor2D;
+  return op(qkv) as tf.Tensor2D;
 }
 
 /** Whether LayerNorm over `width` features can run fused now. */
