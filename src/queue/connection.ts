@@ -3,7 +3,7 @@
  * TLS) turned into BullMQ's connection options. Credentials are kept out of every message: print a queue
  * with {@link redactQueueUrl}.
  */
-import type { ConnectionOptions } from 'bullmq';
+import type { ConnectionOptions, Queue, QueueEvents } from 'bullmq';
 import { EXIT, UserError } from '../errors.js';
 
 /** BullMQ queue that every lion-train controller and worker uses (jobs carry their own ids). */
@@ -43,4 +43,15 @@ export function queueConnection(url: string): ConnectionOptions {
 /** `url` with any user name and password replaced by `***`, for logs, run directories and reports. */
 export function redactQueueUrl(url: string): string {
   return url.replace(/^([a-z]+:\/\/)([^@/]*)@/i, '$1***@');
+}
+
+/**
+ * Closes a controller's queue and event stream once both have connected. BullMQ (5.x) closing a connection
+ * that is still connecting (a queue never used, or reconnecting after a Redis restart) emits an error after
+ * it has dropped its listeners: an uncaught 'error' event that ended the process with a stack trace.
+ */
+export async function closeQueue(queue: Queue, events: QueueEvents): Promise<void> {
+  await Promise.all([queue.waitUntilReady(), events.waitUntilReady()]);
+  await events.close();
+  await queue.close();
 }

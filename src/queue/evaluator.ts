@@ -8,7 +8,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import type { RunConfig } from '../config/types.generated.js';
 import type { Evaluator } from '../evaluate/pool.js';
 import type { ProxyOutcome } from '../evaluate/proxy.js';
-import { QUEUE_NAME, queueConnection } from './connection.js';
+import { closeQueue, QUEUE_NAME, queueConnection } from './connection.js';
 import type { CandidatePayload, CandidateResult } from './payload.js';
 
 export class QueueEvaluator implements Evaluator {
@@ -43,7 +43,6 @@ export class QueueEvaluator implements Evaluator {
   }
 
   async close(): Promise<void> {
-    await this.events.close();
-    await this.queue.close();
+    await closeQueue(this.queue, this.events);
   }
 }

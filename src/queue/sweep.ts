@@ -15,7 +15,7 @@ import { writeFileAtomic, writeJsonAtomic } from '../atomic-write.js';
 import { configToYaml, loadConfig } from '../config/index.js';
 import { trialSets } from '../sweep/grid.js';
 import type { TrialJob, TrialOutcome, TrialRunner } from '../sweep/runner.js';
-import { QUEUE_NAME, queueConnection } from './connection.js';
+import { closeQueue, QUEUE_NAME, queueConnection } from './connection.js';
 import type { TrialPayload, TrialResult } from './payload.js';
 
 export interface QueueSweep {
@@ -26,6 +26,7 @@ export interface QueueSweep {
 /** Enqueues `jobs` and resolves with their outcomes as workers finish them. */
 export function runTrialsOnQueue(url: string, sweep: QueueSweep, set: readonly string[], jobs: readonly TrialJob[], options: { onStart?: (job: TrialJob) => void; onFinish?: (outcome: TrialOutcome) => void }): TrialRunner {
   const connection = queueConnection(url);
+  if (jobs.length === 0) return { done: Promise.resolve([]), stop: () => {} }; // every trial done: nothing to connect for
   const queue = new Queue(QUEUE_NAME, { connection });
   const events = new QueueEvents(QUEUE_NAME, { connection });
   let stopped = false;
@@ -64,8 +65,7 @@ export function runTrialsOnQueue(url: string, sweep: QueueSweep, set: readonly s
       const outcomes = await Promise.all(jobs.map(one));
       return outcomes.filter((o): o is TrialOutcome => o !== undefined);
     } finally {
-      await events.close();
-      await queue.close();
+      await closeQueue(queue, events);
     }
   })();
   return {

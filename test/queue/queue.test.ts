@@ -5,7 +5,7 @@ import { Queue, QueueEvents } from 'bullmq';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { QUEUE_NAME, queueConnection } from '../../src/queue/connection.js';
 import { readHistory } from '../../src/evolve/history.js';
-import { ROOT, runCli, runCliAsync, startCli, tempDir } from '../helpers/cli.js';
+import { hasStackTrace, ROOT, runCli, runCliAsync, startCli, tempDir } from '../helpers/cli.js';
 import { startRedis, type RedisServer } from '../helpers/redis.js';
 
 const TINY = join(ROOT, 'configs/tiny.yaml');
@@ -103,6 +103,14 @@ describe('work queue on a real Redis', { timeout: 400_000 }, () => {
     // Both workers took trials.
     expect(a.log()).toMatch(/trial queued\/.*: completed/);
     expect(b.log()).toMatch(/trial queued\/.*: completed/);
+    // Started again with every trial done: nothing to run, exit 0, no stack trace (it once crashed here after a
+    // Redis restart: BullMQ closing a connection that was still connecting emitted an error with no listener).
+    for (let i = 0; i < 3; i++) {
+      const again = await runCliAsync(['sweep', TINY, ...GRID, '--dir', join(root, 'queued'), '--queue', redis.url]);
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stderr).toContain('6 already completed, 0 to run');
+      expect(hasStackTrace(again.stderr), again.stderr).toBe(false);
+    }
     for (const w of [a, b]) w.child.kill('SIGTERM');
   });
 
