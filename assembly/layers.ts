@@ -619,7 +619,9 @@ const CONV_CHUNK = 64;
  * reverse, x = the (top, left)-shifted window of xpad, zero where xpad does not reach.
  */
 // @ts-ignore: decorator
-@inline function padded(x: usize, xpad: usize, toPadded: bool, batch: i32, H: i32, W: i32, C: i32, Hp: i32, Wp: i32, top: i32, left: i32): void {
+@inline function padded(x: usize, xpad: usize, toPadded: bool, batch: i32, H: i32, W: i32, C: i32, k: i32, s: i32, OH: i32, OW: i32, top: i32, left: i32): void {
+  const Hp = paddedSize(k, s, OH);
+  const Wp = paddedSize(k, s, OW);
   const inside = min(W, Wp - left) * C; // floats of an image row that fall inside xpad
   const xRow = <usize>(W * C) << 2;
   const padRow = <usize>(Wp * C) << 2;
@@ -656,7 +658,9 @@ const CONV_CHUNK = 64;
  * gather = false, the reverse: each patch row of cols added into xpad where it was read from (col2im).
  */
 // @ts-ignore: decorator
-@inline function patchRows(xpad: usize, cols: usize, gather: bool, p0: i32, rows: i32, Hp: i32, Wp: i32, C: i32, k: i32, s: i32, OH: i32, OW: i32): void {
+@inline function patchRows(xpad: usize, cols: usize, gather: bool, p0: i32, rows: i32, C: i32, k: i32, s: i32, OH: i32, OW: i32): void {
+  const Hp = paddedSize(k, s, OH);
+  const Wp = paddedSize(k, s, OW);
   const kC = k * C;
   const segmentBytes = <usize>kC << 2;
   const padRow = <usize>(Wp * C) << 2;
@@ -692,8 +696,8 @@ const CONV_CHUNK = 64;
 
 /** Where the chunk of patch rows starts in the scratch: after xpad and its slack. */
 // @ts-ignore: decorator
-@inline function patchScratch(scratch: usize, batch: i32, C: i32, Hp: i32, Wp: i32): usize {
-  return scratch + (<usize>(batch * Hp * Wp * C + 4) << 2);
+@inline function patchScratch(scratch: usize, batch: i32, C: i32, k: i32, s: i32, OH: i32, OW: i32): usize {
+  return scratch + (<usize>(batch * paddedSize(k, s, OH) * paddedSize(k, s, OW) * C + 4) << 2);
 }
 
 /**
@@ -705,13 +709,11 @@ export function convForward(
 ): void {
   const P = batch * OH * OW;
   const K = k * k * C;
-  const Hp = paddedSize(k, s, OH);
-  const Wp = paddedSize(k, s, OW);
-  const cols = patchScratch(scratch, batch, C, Hp, Wp);
-  padded(x, scratch, true, batch, H, W, C, Hp, Wp, top, left);
+  const cols = patchScratch(scratch, batch, C, k, s, OH, OW);
+  padded(x, scratch, true, batch, H, W, C, k, s, OH, OW, top, left);
   for (let p0 = 0; p0 < P; p0 += CONV_CHUNK) {
     const rows = min(CONV_CHUNK, P - p0);
-    patchRows(scratch, cols, true, p0, rows, Hp, Wp, C, k, s, OH, OW);
+    patchRows(scratch, cols, true, p0, rows, C, k, s, OH, OW);
     tiles(cols, w, y + (<usize>(p0 * N) << 2), bias, rows, K, N, <usize>K << 2, 4);
   }
 }
@@ -726,17 +728,15 @@ export function convKernelGradient(
 ): void {
   const P = batch * OH * OW;
   const K = k * k * C;
-  const Hp = paddedSize(k, s, OH);
-  const Wp = paddedSize(k, s, OW);
-  const cols = patchScratch(scratch, batch, C, Hp, Wp);
+  const cols = patchScratch(scratch, batch, C, k, s, OH, OW);
   const rowBytes = <usize>N << 2;
   clearFloats(db, N);
   if (P === 0) clearFloats(dw, K * N);
-  padded(x, scratch, true, batch, H, W, C, Hp, Wp, top, left);
+  padded(x, scratch, true, batch, H, W, C, k, s, OH, OW, top, left);
   for (let p0 = 0; p0 < P; p0 += CONV_CHUNK) {
     const rows = min(CONV_CHUNK, P - p0);
     const dyChunk = dy + <usize>p0 * rowBytes;
-    patchRows(scratch, cols, true, p0, rows, Hp, Wp, C, k, s, OH, OW);
+    patchRows(scratch, cols, true, p0, rows, C, k, s, OH, OW);
     tilesOf(cols, dyChunk, dw, 0, K, rows, N, 4, <usize>K << 2, p0 > 0, p0 + rows === P);
     for (let j = 0; j < N; j += 4) {
       const at = db + (<usize>j << 2);
@@ -757,16 +757,14 @@ export function convInputGradient(
 ): void {
   const P = batch * OH * OW;
   const K = k * k * C;
-  const Hp = paddedSize(k, s, OH);
-  const Wp = paddedSize(k, s, OW);
-  const cols = patchScratch(scratch, batch, C, Hp, Wp);
-  clearFloats(scratch, batch * Hp * Wp * C);
+  const cols = patchScratch(scratch, batch, C, k, s, OH, OW);
+  clearFloats(scratch, batch * paddedSize(k, s, OH) * paddedSize(k, s, OW) * C);
   for (let p0 = 0; p0 < P; p0 += CONV_CHUNK) {
     const rows = min(CONV_CHUNK, P - p0);
     tiles(dy + (<usize>(p0 * N) << 2), wt, cols, 0, rows, N, K, <usize>N << 2, 4);
-    patchRows(scratch, cols, false, p0, rows, Hp, Wp, C, k, s, OH, OW);
+    patchRows(scratch, cols, false, p0, rows, C, k, s, OH, OW);
   }
-  padded(dx, scratch, false, batch, H, W, C, Hp, Wp, top, left);
+  padded(dx, scratch, false, batch, H, W, C, k, s, OH, OW, top, left);
 }
 
 // ---------------------------------------------------------------------------------------------
