@@ -117,11 +117,14 @@ export function addMicroBatch(sums: MicroGradients | null, micro: MicroGradients
   return { loss, correct, grads };
 }
 
-/** Sums over `count` micro-batches → averaged gradient, its norm, clipping, the optimizer update (call inside tf.tidy). */
-export function applySums(settings: StepSettings, sums: MicroGradients, count: number, measureNorms: boolean) {
+/**
+ * Sums over `count` micro-batches → averaged gradient (already averaged with `gradsAveraged`; the loss is always
+ * a sum), its norm, clipping, the optimizer update (call inside tf.tidy).
+ */
+export function applySums(settings: StepSettings, sums: MicroGradients, count: number, measureNorms: boolean, gradsAveraged = false) {
   const { model, optimizer, gradClipNorm } = settings;
   const params = [...model.params.values()];
-  const grads = count > 1 ? Object.fromEntries(Object.entries(sums.grads).map(([k, g]) => [k, tf.div(g, count)])) : sums.grads;
+  const grads = count > 1 && !gradsAveraged ? Object.fromEntries(Object.entries(sums.grads).map(([k, g]) => [k, tf.div(g, count)])) : sums.grads;
   const needNorm = measureNorms || gradClipNorm !== null;
   const gradNorm = needNorm ? globalNorm(Object.values(grads)) : tf.scalar(Number.NaN);
   const clipped = gradClipNorm === null ? grads : clipByGlobalNorm(grads, gradNorm, gradClipNorm);

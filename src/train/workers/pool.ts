@@ -4,11 +4,10 @@
  * A thread that throws or exits fails the step it owes (or the next one) with a WorkerFailure: never a hang.
  */
 import { Worker } from 'node:worker_threads';
-import type * as tf from '../../tf.js';
 import type { Batch } from '../../data/dataset.js';
 import { EXIT, UserError } from '../../errors.js';
 import type { Model } from '../../models/model.js';
-import { readFlat, sharedFloats, slotOf, writeFlat } from './layout.js';
+import { sharedFloats, slotOf, writeFlat, type ParamLayout } from './layout.js';
 import type { StepRequest, WorkerInit, WorkerReply } from './messages.js';
 
 /** A worker thread failed or vanished: the run ends with status failed (exit 1). */
@@ -142,9 +141,14 @@ export class WorkerPool {
     );
   }
 
-  /** The gradients worker `worker` (0-based among the workers) wrote to slot `slot`, as new tensors. */
-  gradients(worker: number, slot: number): tf.NamedTensorMap {
-    return readFlat(this.options.layout, slotOf(this.threadsList[worker].grads, this.options.layout, slot));
+  /** The parameter layout of the flat slots. */
+  get layout(): ParamLayout {
+    return this.options.layout;
+  }
+
+  /** The flat gradients worker `worker` (0-based among the workers) wrote to slot `slot` (a view of shared memory). */
+  gradientSlot(worker: number, slot: number): Float32Array {
+    return slotOf(this.threadsList[worker].grads, this.options.layout, slot);
   }
 
   /** Terminates every worker thread (idempotent). */
