@@ -56,9 +56,13 @@ const LN2_LO: f32 = -2.12194440e-4;
   return f32x4.extract_lane(v, 0) + f32x4.extract_lane(v, 1) + f32x4.extract_lane(v, 2) + f32x4.extract_lane(v, 3);
 }
 
+
+/** y[0 … n) = 0, in a loop (memory.fill is a call into the engine, slow for a few floats). */
 // @ts-ignore: decorator
-@inline function zeroFloats(y: usize, n: i32): void {
-  memory.fill(y, 0, <usize>n << 2);
+@inline function clearFloats(y: usize, n: i32): void {
+  let i = 0;
+  for (; i + 4 <= n; i += 4) v128.store(y + (<usize>i << 2), f32x4.splat(0));
+  for (; i < n; i++) store<f32>(y + (<usize>i << 2), 0);
 }
 
 /**
@@ -108,7 +112,7 @@ const FLT_MIN: f32 = 1.17549435e-38;
 // @ts-ignore: decorator
 @inline function packTransposed(t: usize, x: usize, rows: i32, hd: i32, rowBytes: usize): void {
   const width4 = up4(rows);
-  zeroFloats(t, hd * width4);
+  clearFloats(t, hd * width4);
   for (let j = 0; j < rows; j++) {
     const xj = x + <usize>j * rowBytes;
     for (let d = 0; d < hd; d++) store<f32>(t + ((<usize>(d * width4 + j)) << 2), load<f32>(xj + (<usize>d << 2)));
@@ -333,8 +337,8 @@ export function layerNormBackward(
 ): void {
   const rowBytes = <usize>width << 2;
   const invWidth: f32 = 1.0 / <f32>width;
-  zeroFloats(dscale, width);
-  zeroFloats(dbias, width);
+  clearFloats(dscale, width);
+  clearFloats(dbias, width);
   for (let r = 0; r < rows; r++) {
     const dyr = dy + <usize>r * rowBytes;
     const hr = xhat + <usize>r * rowBytes;
@@ -578,8 +582,8 @@ export function columnSums(x: usize, out: usize, rows: i32, n: i32): void {
 // the convolution reads: xpad[b, y, x] = x[b, y − top, x − left] inside the image, 0 outside), so that
 // patch row i of output pixel (b, oy, ox) is the k·C contiguous floats at xpad[b, oy·s + i, ox·s], and the
 // patch row holds x[b, oy·s + i − top, ox·s + j − left, c] at column (i·k + j)·C + c.
-// Scratch (floats): batch·Hp·Wp·C + 4 for xpad, then CONV_CHUNK·k·k·C + 4 for a chunk of patch rows
-// (fused.ts's convScratch); the 4 floats after each are slack that whole-vector copies may touch.
+// Scratch (floats, convScratchFloats): batch·Hp·Wp·C + 4 for xpad, then CONV_CHUNK·k·k·C + 4 for a chunk of
+// patch rows; the 4 floats after each are slack that whole-vector copies may touch.
 
 /**
  * Output pixels per chunk: a chunk's patch rows (CONV_CHUNK × k·k·C floats) stay in cache while every tile
@@ -606,13 +610,6 @@ const CONV_CHUNK = 64;
   for (; i < n; i++) store<f32>(y + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) + load<f32>(x + (<usize>i << 2)));
 }
 
-/** y[0 … n) = 0, in a loop (memory.fill is a call into the engine, slow for a few floats). */
-// @ts-ignore: decorator
-@inline function clearFloats(y: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) v128.store(y + (<usize>i << 2), f32x4.splat(0));
-  for (; i < n; i++) store<f32>(y + (<usize>i << 2), 0);
-}
 
 /**
  * xpad [batch, Hp, Wp, C] = x [batch, H, W, C] shifted by (top, left) with zeros around (toPadded), or the
@@ -692,6 +689,11 @@ const CONV_CHUNK = 64;
 // @ts-ignore: decorator
 @inline function paddedSize(k: i32, s: i32, outSize: i32): i32 {
   return (outSize - 1) * s + k;
+}
+
+/** Floats of scratch the conv kernels need: xpad and a chunk of patch rows, each with its 4 floats of slack. */
+export function convScratchFloats(batch: i32, C: i32, k: i32, s: i32, OH: i32, OW: i32): i32 {
+  return batch * paddedSize(k, s, OH) * paddedSize(k, s, OW) * C + 4 + CONV_CHUNK * k * k * C + 4;
 }
 
 /** Where the chunk of patch rows starts in the scratch: after xpad and its slack. */

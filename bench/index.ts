@@ -385,10 +385,8 @@ async function benchOptimizersOnVit(): Promise<void> {
  * alone, forward + backward, the whole step (the optimizer update is the difference), then every kernel of one
  * step by total time (tf.profile).
  */
-async function profileStep(): Promise<void> {
+async function profileStep(name: string): Promise<void> {
   const steps = Number(option('steps', '20'));
-  const name = option('profile-model', 'vit');
-  if (SHIPPED[name] === undefined) throw new UserError(`--profile-model: unknown model '${name}' (${Object.keys(SHIPPED).join(', ')})`);
   console.log(`\n## Where ${SHIPPED[name]}'s step goes (wasm, Lion, median of ${steps} steps)\n`);
   await initBackend('wasm');
   const config = loadConfig(`${ROOT}${SHIPPED[name]}`).config;
@@ -493,13 +491,14 @@ async function benchFusedKernels(): Promise<void> {
 
 /** --fused=none|all|attention,layerNorm,…: the fused kinds the other sections run with (default all). */
 function fusedOption(): Partial<Record<FusedKind, boolean>> {
-  try {
-    return parseFusedKinds(option('fused', 'all'), '--fused');
-  } catch (error) {
-    if (!(error instanceof UserError)) throw error;
-    console.error(`bench: ${error.message}`);
-    process.exit(2);
-  }
+  return parseFusedKinds(option('fused', 'all'), '--fused');
+}
+
+/** --profile-model: the shipped model the profile section profiles (default vit). */
+function profileModelOption(): string {
+  const name = option('profile-model', 'vit');
+  if (SHIPPED[name] === undefined) throw new UserError(`--profile-model: unknown model '${name}' (${Object.keys(SHIPPED).join(', ')})`);
+  return name;
 }
 
 // ── Time to accuracy ──────────────────────────────────────────────────────────────────────────────
@@ -684,19 +683,32 @@ async function benchTimeToAccuracy(): Promise<void> {
   }
 }
 
-console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}; load average ${load()}`);
-setFusedKernels(fusedOption());
-const onlyWebgpu = option('backends', '') === 'webgpu';
-if (flag('time-to-accuracy')) {
-  if (!flag('no-models')) await benchModels('vit', 'wasm');
-  await benchTimeToAccuracy();
-} else {
+/** Runs the sections asked for; the options a user can get wrong are checked before any section runs. */
+async function main(): Promise<void> {
+  const fused = fusedOption();
+  const profileModel = profileModelOption();
+  console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}; load average ${load()}`);
+  setFusedKernels(fused);
+  const onlyWebgpu = option('backends', '') === 'webgpu';
+  if (flag('time-to-accuracy')) {
+    if (!flag('no-models')) await benchModels('vit', 'wasm');
+    await benchTimeToAccuracy();
+    return;
+  }
   if (!flag('no-models')) await benchModels();
   if (!flag('no-optim') && !onlyWebgpu) await benchOptimizerBandwidth();
   if (!flag('no-optim') && option('backends', 'webgpu').split(',').includes('webgpu')) await benchWebgpuOptimizers(Number(option('optim-params', '4000000')));
   if (!onlyWebgpu && !flag('no-vit-optimizers')) await benchOptimizersOnVit();
   if (!onlyWebgpu && !flag('no-fused')) await benchFusedKernels();
-  if (!onlyWebgpu && !flag('no-profile')) await profileStep();
+  if (!onlyWebgpu && !flag('no-profile')) await profileStep(profileModel);
   if (!onlyWebgpu && !flag('no-memory')) await benchMemory();
   if (!onlyWebgpu && !flag('no-workers')) await benchWorkers();
+}
+
+try {
+  await main();
+} catch (error) {
+  if (!(error instanceof UserError)) throw error;
+  console.error(`bench: ${error.message}`);
+  process.exit(error.exitCode);
 }

@@ -36,9 +36,9 @@ export class EpochSampler {
     return { ...this.cursor };
   }
 
-  /** Epochs completed, as a fraction (for logs). */
-  epochProgress(): number {
-    return this.cursor.epoch + this.cursor.position / (this.stepsPerEpoch * this.batchSize);
+  /** Epochs completed at `cursor` (by default where the sampler stands), as a fraction (for logs). */
+  epochProgress(cursor: Cursor = this.cursor): number {
+    return cursor.epoch + cursor.position / (this.stepsPerEpoch * this.batchSize);
   }
 
   /** Indices of the next batch. */

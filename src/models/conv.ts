@@ -208,7 +208,7 @@ export function maxPool(x: tf.Tensor4D, p: number): tf.Tensor4D {
  * the same gradient: dy to the window's maxima, shared among ties, times [x > 0]).
  */
 export function activatedMaxPool(x: tf.Tensor4D, activation: Activation, p: number): tf.Tensor4D {
-  if (p > 1 && !nativeGradients() && canFuseMaxPool(x.shape[3])) {
+  if (p > 1 && canFuseMaxPool(x.shape[3])) {
     const relu = activation === 'relu';
     return fusedMaxPool(relu ? x : (activate(x, activation) as tf.Tensor4D), p, relu);
   }

@@ -27,6 +27,7 @@ import { backendMemory, EmbeddedModule, type EmscriptenModule, type WasmMemory }
 import { LAYERS_RELAXED_WASM_BASE64 } from './layers-relaxed-wasm.generated.js';
 import { FUSED_KINDS, fusedKindsFromEnvironment, type FusedKind } from './fused-kinds.js';
 import { LAYERS_WASM_BASE64 } from './layers-wasm.generated.js';
+import type { ConvGeometry } from './conv.js';
 
 export { FUSED_ENV, FUSED_KINDS, fusedKindsFromEnvironment, parseFusedKinds, type FusedKind } from './fused-kinds.js';
 
@@ -50,6 +51,7 @@ interface LayerKernels {
   convForward(x: number, w: number, bias: number, y: number, scratch: number, ...geometry: number[]): void;
   convKernelGradient(x: number, dy: number, dw: number, db: number, scratch: number, ...geometry: number[]): void;
   convInputGradient(dy: number, wt: number, dx: number, scratch: number, ...geometry: number[]): void;
+  convScratchFloats(batch: number, channels: number, k: number, stride: number, outHeight: number, outWidth: number): number;
   maxPoolForward(x: number, y: number, batch: number, height: number, width: number, channels: number, p: number, relu: boolean): void;
   maxPoolBackward(x: number, y: number, dy: number, dx: number, batch: number, height: number, width: number, channels: number, p: number, relu: boolean): void;
 }
@@ -194,12 +196,16 @@ function withScratch<T>(b: WasmBackend, floats: number, what: string, body: (scr
 
 const up4 = (n: number) => Math.ceil(n / 4) * 4;
 
-// q, k and v are the column blocks of one [batch·tokens, 3·width] matrix (the packed projection).
-register(ATTENTION, ['qkv'], (k, b, [qkv], attrs) => {
-  const { batch, tokens, heads, causal } = attrs as unknown as AttentionAttrs;
+/** q, k and v are the column blocks of one [batch·tokens, 3·width] matrix (the packed projection). */
+function packedAttention(qkv: tf.TensorInfo, attrs: tf.NamedAttrMap) {
+  const a = attrs as unknown as AttentionAttrs;
   const [rows, width3] = qkv.shape;
   const width = width3 / 3;
-  const hd = width / heads;
+  return { ...a, rows, width, width3, hd: width / a.heads };
+}
+
+register(ATTENTION, ['qkv'], (k, b, [qkv], attrs) => {
+  const { batch, tokens, heads, causal, rows, width, width3, hd } = packedAttention(qkv, attrs);
   const out = b.makeOutput([rows, width], 'float32');
   const probs = b.makeOutput([batch, heads, tokens, tokens], 'float32');
   withScratch(b, (hd + 1) * up4(tokens), ATTENTION, (scratch) => {
@@ -210,10 +216,7 @@ register(ATTENTION, ['qkv'], (k, b, [qkv], attrs) => {
 });
 
 register(ATTENTION_GRAD, ['dy', 'qkv', 'probs'], (k, b, [dy, qkv, probs], attrs) => {
-  const { batch, tokens, heads, causal } = attrs as unknown as AttentionAttrs;
-  const width3 = qkv.shape[1];
-  const width = width3 / 3;
-  const hd = width / heads;
+  const { batch, tokens, heads, causal, width, width3, hd } = packedAttention(qkv, attrs);
   const dqkv = b.makeOutput(qkv.shape.slice(), 'float32');
   withScratch(b, (hd + tokens) * up4(tokens), ATTENTION_GRAD, (scratch) => {
     const [pdy, pqkv, pp, pd] = offsets(b, [dy, qkv, probs, dqkv]);
@@ -282,17 +285,8 @@ register(COLUMN_SUMS, ['x'], (k, b, [x]) => {
   return [out];
 });
 
-/** A convolution's geometry (conv.ts's ConvGeometry, explicit): output size, stride and the zero rows above / columns left. */
-export interface ConvShape {
-  stride: number;
-  outHeight: number;
-  outWidth: number;
-  top: number;
-  left: number;
-}
-
-/** Output pixels per chunk in assembly/layers.ts (CONV_CHUNK): the scratch holds their patch rows. */
-const CONV_CHUNK = 64;
+/** A convolution's geometry: conv.ts's output size and the zero rows above / columns left, and the stride. */
+export type ConvShape = Pick<ConvGeometry, 'outHeight' | 'outWidth' | 'top' | 'left'> & { stride: number };
 
 /** The geometry arguments of the conv kernels: batch, H, W, C, k, s, OH, OW, top, left, N. */
 function convArguments(x: tf.TensorInfo, k: number, outChannels: number, attrs: tf.NamedAttrMap): number[] {
@@ -301,19 +295,17 @@ function convArguments(x: tf.TensorInfo, k: number, outChannels: number, attrs: 
   return [batch, height, width, channels, k, g.stride, g.outHeight, g.outWidth, g.top, g.left, outChannels];
 }
 
-/** Floats of scratch for a conv kernel on the image x (assembly/layers.ts): the padded image, then a chunk of patch rows, each + 4. */
-function convScratch(x: tf.TensorInfo, k: number, attrs: tf.NamedAttrMap): number {
+/** Runs a conv kernel on the image x with the scratch its layout needs (assembly/layers.ts's convScratchFloats). */
+function withConvScratch(k: LayerKernels, b: WasmBackend, x: tf.TensorInfo, size: number, attrs: tf.NamedAttrMap, what: string, body: (scratch: number) => void): void {
   const g = attrs as unknown as ConvShape;
-  const [batch, , , channels] = x.shape;
-  const padded = batch * ((g.outHeight - 1) * g.stride + k) * ((g.outWidth - 1) * g.stride + k) * channels;
-  return padded + 4 + CONV_CHUNK * k * k * channels + 4;
+  withScratch(b, k.convScratchFloats(x.shape[0], x.shape[3], size, g.stride, g.outHeight, g.outWidth), what, body);
 }
 
 register(CONV, ['x', 'w', 'bias'], (k, b, [x, w, bias], attrs) => {
   const [size, , , outChannels] = w.shape;
   const g = attrs as unknown as ConvShape;
   const y = b.makeOutput([x.shape[0], g.outHeight, g.outWidth, outChannels], 'float32');
-  withScratch(b, convScratch(x, size, attrs), CONV, (scratch) => {
+  withConvScratch(k, b, x, size, attrs, CONV, (scratch) => {
     const [px, pw, pb, py] = offsets(b, [x, w, bias, y]);
     k.convForward(px, pw, pb, py, scratch, ...convArguments(x, size, outChannels, attrs));
   });
@@ -325,7 +317,7 @@ register(CONV_KERNEL_GRAD, ['x', 'dy'], (k, b, [x, dy], attrs) => {
   const outChannels = dy.shape[3];
   const dw = b.makeOutput([size, size, x.shape[3], outChannels], 'float32');
   const db = b.makeOutput([outChannels], 'float32');
-  withScratch(b, convScratch(x, size, attrs), CONV_KERNEL_GRAD, (scratch) => {
+  withConvScratch(k, b, x, size, attrs, CONV_KERNEL_GRAD, (scratch) => {
     const [px, pdy, pdw, pdb] = offsets(b, [x, dy, dw, db]);
     k.convKernelGradient(px, pdy, pdw, pdb, scratch, ...convArguments(x, size, outChannels, attrs));
   });
@@ -336,7 +328,7 @@ register(CONV_INPUT_GRAD, ['dy', 'wt'], (k, b, [dy, wt], attrs) => {
   const size = attrs.kernelSize as number;
   const inShape = attrs.inShape as number[];
   const dx = b.makeOutput(inShape.slice(), 'float32');
-  withScratch(b, convScratch(dx, size, attrs), CONV_INPUT_GRAD, (scratch) => {
+  withConvScratch(k, b, dx, size, attrs, CONV_INPUT_GRAD, (scratch) => {
     const [pdy, pwt, pdx] = offsets(b, [dy, wt, dx]);
     k.convInputGradient(pdy, pwt, pdx, scratch, ...convArguments(dx, size, dy.shape[3], attrs));
   });

@@ -15,16 +15,14 @@ export type MakeBatch = (indices: Int32Array, step: number) => Batch;
  * records the cursor a run that never prepared one records, and a resumed run continues identically.
  */
 export class BatchStream {
-  private ahead: { step: number; batch: Batch; after: Cursor; epoch: number } | undefined;
+  private ahead: { step: number; batch: Batch; after: Cursor } | undefined;
   private after: Cursor;
-  private epoch: number;
 
   constructor(
     private readonly sampler: EpochSampler,
     private readonly make: MakeBatch,
   ) {
     this.after = sampler.position();
-    this.epoch = sampler.epochProgress();
   }
 
   /**
@@ -37,12 +35,10 @@ export class BatchStream {
       if (ahead.step !== step) throw new Error(`batch stream: step ${step} taken while step ${ahead.step}'s batch is prepared`);
       this.ahead = undefined;
       this.after = ahead.after;
-      this.epoch = ahead.epoch;
       return ahead.batch;
     }
     const batch = this.make(this.sampler.next(), step);
     this.after = this.sampler.position();
-    this.epoch = this.sampler.epochProgress();
     return batch;
   }
 
@@ -50,7 +46,7 @@ export class BatchStream {
   prepare(step: number): void {
     if (this.ahead !== undefined) return;
     const batch = this.make(this.sampler.next(), step);
-    this.ahead = { step, batch, after: this.sampler.position(), epoch: this.sampler.epochProgress() };
+    this.ahead = { step, batch, after: this.sampler.position() };
   }
 
   /** Where the batch after the last one taken starts (what a checkpoint records). */
@@ -60,6 +56,6 @@ export class BatchStream {
 
   /** Epochs completed by the batches taken, as a fraction (for logs). */
   epochProgress(): number {
-    return this.epoch;
+    return this.sampler.epochProgress(this.after);
   }
 }

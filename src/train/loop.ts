@@ -141,7 +141,8 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
     dataset.augment?.(batch, Rng.derive(train.seed, 'augment', step));
     return batch;
   };
-  let batches = new BatchStream(new EpochSampler(dataset.train.size, train.batchSize, train.seed, state.cursor), makeBatch);
+  const batchesFrom = (cursor: Cursor) => new BatchStream(new EpochSampler(dataset.train.size, train.batchSize, train.seed, cursor), makeBatch);
+  let batches = batchesFrom(state.cursor);
   /** Steps taken whose results are not read yet, in order (see readPending). */
   let pending: PendingStep[] = [];
   const bestMode = modeFor(ckpt.bestMetric, ckpt.bestMode);
@@ -334,7 +335,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
           state.step = p.step;
           state.rng.step = p.step;
           state.totals = p.totals;
-          batches = new BatchStream(new EpochSampler(dataset.train.size, train.batchSize, train.seed, p.cursor), makeBatch);
+          batches = batchesFrom(p.cursor);
         }
         status = 'diverged';
         reason = `loss is ${result.loss} at step ${p.step}`;
