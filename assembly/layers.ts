@@ -550,6 +550,34 @@ export function matMulTN(a: usize, b: usize, c: usize, K: i32, M: i32, N: i32): 
 }
 
 // ---------------------------------------------------------------------------------------------
+// Copies and sums that tie a transformer block's kernels together (fused.ts's block kernels)
+
+/** out = a + b over n floats, each sum rounded to float32 once (tfjs's Add, exactly). */
+export function sumFloats(a: usize, b: usize, out: usize, n: i32): void {
+  const bytes = <usize>n << 2;
+  let i: usize = 0;
+  for (; i + 16 <= bytes; i += 16) v128.store(out + i, f32x4.add(v128.load(a + i), v128.load(b + i)));
+  for (; i < bytes; i += 4) store<f32>(out + i, load<f32>(a + i) + load<f32>(b + i));
+}
+
+/**
+ * dst[r, c] = src[r, c] for r < rows, c < cols, with row strides in floats: a block of columns copied, as
+ * concatenating or splitting matrices along their columns does.
+ */
+export function copyColumns(src: usize, srcStride: i32, dst: usize, dstStride: i32, rows: i32, cols: i32): void {
+  const n = <usize>cols << 2;
+  for (let r = 0; r < rows; r++) memory.copy(dst + ((<usize>(r * dstStride)) << 2), src + ((<usize>(r * srcStride)) << 2), n);
+}
+
+/** out [cols, rows] = xᵀ for x [rows, cols], row-major. */
+export function transpose(x: usize, out: usize, rows: i32, cols: i32): void {
+  for (let r = 0; r < rows; r++) {
+    const xr = x + ((<usize>(r * cols)) << 2);
+    for (let c = 0; c < cols; c++) store<f32>(out + ((<usize>(c * rows + r)) << 2), load<f32>(xr + (<usize>c << 2)));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // Column sums (a dense layer's bias gradient) without a transpose
 
 /**

@@ -8,15 +8,18 @@ import { UserError } from '../errors.js';
  * The kinds: the kernels (`matMul` is a dense layer's x·W + b and dy·Wᵀ, in place of XNNPACK; `conv` a
  * convolution and both its gradients as patch-row products; `maxPool` max-pooling, with a ReLU before it
  * fused in, and its gradient);
+ * `block`: a whole pre-LayerNorm transformer block (transformer.ts) as one kernel forward and one backward, calling
+ * the attention, layerNorm, gelu, matMul, matMulTN and columnSums kernels in turn (so it needs them on too) with
+ * no tfjs op between them: the same numbers, bit for bit, without ~55 engine calls per block;
  * `sharedIdentity`: tfjs-backend-wasm's Identity (behind tf.clone, and so behind every tensor a gradient
  * saves) copies the data; replaced by one that shares it, as Reshape does. Sound because no wasm kernel
  * writes into an input: every output is memory the backend allocated. `fma`: the products in matMul,
  * matMulTN and attention use relaxed SIMD's fused multiply-add (the module built with relaxed SIMD; see
  * fused.ts's relaxedKernels); fusedKernel('fma') says whether the engine has it.
  */
-export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMul' | 'matMulTN' | 'columnSums' | 'conv' | 'maxPool' | 'sharedIdentity' | 'fma';
+export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMul' | 'matMulTN' | 'columnSums' | 'block' | 'conv' | 'maxPool' | 'sharedIdentity' | 'fma';
 
-export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMul', 'matMulTN', 'columnSums', 'conv', 'maxPool', 'sharedIdentity', 'fma'];
+export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMul', 'matMulTN', 'columnSums', 'block', 'conv', 'maxPool', 'sharedIdentity', 'fma'];
 
 /** The environment variable that picks the fused kinds for a process and its worker threads. */
 export const FUSED_ENV = 'LION_TRAIN_FUSED';

@@ -32,7 +32,7 @@ import type { ConvGeometry } from './conv.js';
 export { FUSED_ENV, FUSED_KINDS, fusedKindsFromEnvironment, parseFusedKinds, type FusedKind } from './fused-kinds.js';
 
 /** The exports of assembly/layers.ts; addresses are byte offsets into the backend's heap. */
-interface LayerKernels {
+export interface LayerKernels {
   attentionForward(
     q: number, k: number, v: number, out: number, probs: number, scratch: number,
     batch: number, tokens: number, heads: number, hd: number, stride: number, causal: boolean, scale: number,
@@ -54,6 +54,9 @@ interface LayerKernels {
   convScratchFloats(batch: number, channels: number, k: number, stride: number, outHeight: number, outWidth: number): number;
   maxPoolForward(x: number, y: number, batch: number, height: number, width: number, channels: number, p: number, relu: boolean): void;
   maxPoolBackward(x: number, y: number, dy: number, dx: number, batch: number, height: number, width: number, channels: number, p: number, relu: boolean): void;
+  sumFloats(a: number, b: number, out: number, n: number): void;
+  copyColumns(src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number): void;
+  transpose(x: number, out: number, rows: number, cols: number): void;
 }
 
 let environmentRead = false;
@@ -88,7 +91,7 @@ function kernelsOn(memory: WasmMemory): LayerKernels | null {
 }
 
 // The parts of the wasm backend used (no import of the backend package).
-interface WasmBackend {
+export interface WasmBackend {
   wasm: EmscriptenModule;
   makeOutput(shape: number[], dtype: tf.DataType): tf.TensorInfo;
   getMemoryOffset(dataId: tf.DataId): number;
@@ -138,10 +141,10 @@ function shareIdentity(): void {
   });
 }
 
-type Body = (k: LayerKernels, b: WasmBackend, inputs: tf.TensorInfo[], attrs: tf.NamedAttrMap) => tf.TensorInfo[];
+export type Body = (k: LayerKernels, b: WasmBackend, inputs: tf.TensorInfo[], attrs: tf.NamedAttrMap) => tf.TensorInfo[];
 
 /** Registers `name` for wasm: `body` gets the kernels, the backend and the inputs in `order`. */
-function register(name: string, order: string[], body: Body): void {
+export function registerWasmKernel(name: string, order: string[], body: Body): void {
   if (tf.getKernel(name, 'wasm') !== undefined) return;
   tf.registerKernel({
     kernelName: name,
@@ -156,7 +159,7 @@ function register(name: string, order: string[], body: Body): void {
 }
 
 /** Allocates outputs first (malloc may grow the heap), then hands the kernel byte offsets only. */
-function offsets(b: WasmBackend, infos: tf.TensorInfo[]): number[] {
+export function heapOffsets(b: WasmBackend, infos: tf.TensorInfo[]): number[] {
   return infos.map((t) => b.getMemoryOffset(t.dataId));
 }
 
@@ -184,7 +187,7 @@ interface AttentionAttrs {
 }
 
 /** Runs `body` with `floats` of scratch on the backend's heap (malloc after the outputs: it may grow the heap). */
-function withScratch<T>(b: WasmBackend, floats: number, what: string, body: (scratch: number) => T): T {
+export function withScratch<T>(b: WasmBackend, floats: number, what: string, body: (scratch: number) => T): T {
   const scratch = b.wasm._malloc(4 * floats) >>> 0;
   if (scratch === 0) throw new Error(`${what}: out of wasm memory`);
   try {
@@ -194,7 +197,7 @@ function withScratch<T>(b: WasmBackend, floats: number, what: string, body: (scr
   }
 }
 
-const up4 = (n: number) => Math.ceil(n / 4) * 4;
+export const up4 = (n: number) => Math.ceil(n / 4) * 4;
 
 /** q, k and v are the column blocks of one [batch·tokens, 3·width] matrix (the packed projection). */
 function packedAttention(qkv: tf.TensorInfo, attrs: tf.NamedAttrMap) {
@@ -204,55 +207,55 @@ function packedAttention(qkv: tf.TensorInfo, attrs: tf.NamedAttrMap) {
   return { ...a, rows, width, width3, hd: width / a.heads };
 }
 
-register(ATTENTION, ['qkv'], (k, b, [qkv], attrs) => {
+registerWasmKernel(ATTENTION, ['qkv'], (k, b, [qkv], attrs) => {
   const { batch, tokens, heads, causal, rows, width, width3, hd } = packedAttention(qkv, attrs);
   const out = b.makeOutput([rows, width], 'float32');
   const probs = b.makeOutput([batch, heads, tokens, tokens], 'float32');
   withScratch(b, (hd + 1) * up4(tokens), ATTENTION, (scratch) => {
-    const [pqkv, po, pp] = offsets(b, [qkv, out, probs]);
+    const [pqkv, po, pp] = heapOffsets(b, [qkv, out, probs]);
     k.attentionForward(pqkv, pqkv + 4 * width, pqkv + 8 * width, po, pp, scratch, batch, tokens, heads, hd, width3, causal, 1 / Math.sqrt(hd));
   });
   return [out, probs];
 });
 
-register(ATTENTION_GRAD, ['dy', 'qkv', 'probs'], (k, b, [dy, qkv, probs], attrs) => {
+registerWasmKernel(ATTENTION_GRAD, ['dy', 'qkv', 'probs'], (k, b, [dy, qkv, probs], attrs) => {
   const { batch, tokens, heads, causal, width, width3, hd } = packedAttention(qkv, attrs);
   const dqkv = b.makeOutput(qkv.shape.slice(), 'float32');
   withScratch(b, (hd + tokens) * up4(tokens), ATTENTION_GRAD, (scratch) => {
-    const [pdy, pqkv, pp, pd] = offsets(b, [dy, qkv, probs, dqkv]);
+    const [pdy, pqkv, pp, pd] = heapOffsets(b, [dy, qkv, probs, dqkv]);
     k.attentionBackward(pdy, pqkv, pqkv + 4 * width, pqkv + 8 * width, pp, pd, pd + 4 * width, pd + 8 * width, scratch, batch, tokens, heads, hd, width3, causal, 1 / Math.sqrt(hd));
   });
   return [dqkv];
 });
 
-register(LAYER_NORM, ['x', 'scale', 'bias'], (k, b, [x, scale, bias], attrs) => {
+registerWasmKernel(LAYER_NORM, ['x', 'scale', 'bias'], (k, b, [x, scale, bias], attrs) => {
   const [rows, width] = x.shape;
   const y = b.makeOutput([rows, width], 'float32');
   const xhat = b.makeOutput([rows, width], 'float32');
   const rstd = b.makeOutput([rows, 1], 'float32');
-  const [px, ps, pb, py, ph, pr] = offsets(b, [x, scale, bias, y, xhat, rstd]);
+  const [px, ps, pb, py, ph, pr] = heapOffsets(b, [x, scale, bias, y, xhat, rstd]);
   k.layerNormForward(px, ps, pb, py, ph, pr, rows, width, attrs.epsilon as number);
   return [y, xhat, rstd];
 });
 
-register(LAYER_NORM_GRAD, ['dy', 'xhat', 'rstd', 'scale'], (k, b, [dy, xhat, rstd, scale]) => {
+registerWasmKernel(LAYER_NORM_GRAD, ['dy', 'xhat', 'rstd', 'scale'], (k, b, [dy, xhat, rstd, scale]) => {
   const [rows, width] = dy.shape;
   const outs = [b.makeOutput([rows, width], 'float32'), b.makeOutput([width], 'float32'), b.makeOutput([width], 'float32')];
-  const [pdy, ph, pr, ps, dx, dscale, dbias] = offsets(b, [dy, xhat, rstd, scale, ...outs]);
+  const [pdy, ph, pr, ps, dx, dscale, dbias] = heapOffsets(b, [dy, xhat, rstd, scale, ...outs]);
   k.layerNormBackward(pdy, ph, pr, ps, dx, dscale, dbias, rows, width);
   return outs;
 });
 
-register(GELU, ['x'], (k, b, [x]) => {
+registerWasmKernel(GELU, ['x'], (k, b, [x]) => {
   const y = b.makeOutput(x.shape.slice(), 'float32');
-  const [px, py] = offsets(b, [x, y]);
+  const [px, py] = heapOffsets(b, [x, y]);
   k.geluForward(px, py, tf.util.sizeFromShape(x.shape));
   return [y];
 });
 
-register(GELU_GRAD, ['dy', 'x'], (k, b, [dy, x]) => {
+registerWasmKernel(GELU_GRAD, ['dy', 'x'], (k, b, [dy, x]) => {
   const dx = b.makeOutput(x.shape.slice(), 'float32');
-  const [pdy, px, pdx] = offsets(b, [dy, x, dx]);
+  const [pdy, px, pdx] = heapOffsets(b, [dy, x, dx]);
   k.geluBackward(pdy, px, pdx, tf.util.sizeFromShape(x.shape));
   return [dx];
 });
@@ -261,26 +264,26 @@ const matMulBody: Body = (k, b, [a, w, bias]) => {
   const [M, K] = a.shape;
   const N = w.shape[1];
   const c = b.makeOutput([M, N], 'float32');
-  const [pa, pw, pc] = offsets(b, [a, w, c]);
+  const [pa, pw, pc] = heapOffsets(b, [a, w, c]);
   k.matMul(pa, pw, bias === undefined ? 0 : b.getMemoryOffset(bias.dataId), pc, M, K, N);
   return [c];
 };
-register(MAT_MUL, ['a', 'b'], matMulBody);
-register(MAT_MUL_BIAS, ['a', 'b', 'bias'], matMulBody);
+registerWasmKernel(MAT_MUL, ['a', 'b'], matMulBody);
+registerWasmKernel(MAT_MUL_BIAS, ['a', 'b', 'bias'], matMulBody);
 
-register(MAT_MUL_TN, ['a', 'b'], (k, b, [a, bt]) => {
+registerWasmKernel(MAT_MUL_TN, ['a', 'b'], (k, b, [a, bt]) => {
   const [K, M] = a.shape;
   const N = bt.shape[1];
   const c = b.makeOutput([M, N], 'float32');
-  const [pa, pb, pc] = offsets(b, [a, bt, c]);
+  const [pa, pb, pc] = heapOffsets(b, [a, bt, c]);
   k.matMulTN(pa, pb, pc, K, M, N);
   return [c];
 });
 
-register(COLUMN_SUMS, ['x'], (k, b, [x]) => {
+registerWasmKernel(COLUMN_SUMS, ['x'], (k, b, [x]) => {
   const [rows, n] = x.shape;
   const out = b.makeOutput([n], 'float32');
-  const [px, po] = offsets(b, [x, out]);
+  const [px, po] = heapOffsets(b, [x, out]);
   k.columnSums(px, po, rows, n);
   return [out];
 });
@@ -301,58 +304,59 @@ function withConvScratch(k: LayerKernels, b: WasmBackend, x: tf.TensorInfo, size
   withScratch(b, k.convScratchFloats(x.shape[0], x.shape[3], size, g.stride, g.outHeight, g.outWidth), what, body);
 }
 
-register(CONV, ['x', 'w', 'bias'], (k, b, [x, w, bias], attrs) => {
+registerWasmKernel(CONV, ['x', 'w', 'bias'], (k, b, [x, w, bias], attrs) => {
   const [size, , , outChannels] = w.shape;
   const g = attrs as unknown as ConvShape;
   const y = b.makeOutput([x.shape[0], g.outHeight, g.outWidth, outChannels], 'float32');
   withConvScratch(k, b, x, size, attrs, CONV, (scratch) => {
-    const [px, pw, pb, py] = offsets(b, [x, w, bias, y]);
+    const [px, pw, pb, py] = heapOffsets(b, [x, w, bias, y]);
     k.convForward(px, pw, pb, py, scratch, ...convArguments(x, size, outChannels, attrs));
   });
   return [y];
 });
 
-register(CONV_KERNEL_GRAD, ['x', 'dy'], (k, b, [x, dy], attrs) => {
+registerWasmKernel(CONV_KERNEL_GRAD, ['x', 'dy'], (k, b, [x, dy], attrs) => {
   const size = attrs.kernelSize as number;
   const outChannels = dy.shape[3];
   const dw = b.makeOutput([size, size, x.shape[3], outChannels], 'float32');
   const db = b.makeOutput([outChannels], 'float32');
   withConvScratch(k, b, x, size, attrs, CONV_KERNEL_GRAD, (scratch) => {
-    const [px, pdy, pdw, pdb] = offsets(b, [x, dy, dw, db]);
+    const [px, pdy, pdw, pdb] = heapOffsets(b, [x, dy, dw, db]);
     k.convKernelGradient(px, pdy, pdw, pdb, scratch, ...convArguments(x, size, outChannels, attrs));
   });
   return [dw, db];
 });
 
-register(CONV_INPUT_GRAD, ['dy', 'wt'], (k, b, [dy, wt], attrs) => {
+registerWasmKernel(CONV_INPUT_GRAD, ['dy', 'wt'], (k, b, [dy, wt], attrs) => {
   const size = attrs.kernelSize as number;
   const inShape = attrs.inShape as number[];
   const dx = b.makeOutput(inShape.slice(), 'float32');
   withConvScratch(k, b, dx, size, attrs, CONV_INPUT_GRAD, (scratch) => {
-    const [pdy, pwt, pdx] = offsets(b, [dy, wt, dx]);
+    const [pdy, pwt, pdx] = heapOffsets(b, [dy, wt, dx]);
     k.convInputGradient(pdy, pwt, pdx, scratch, ...convArguments(dx, size, dy.shape[3], attrs));
   });
   return [dx];
 });
 
-register(MAX_POOL, ['x'], (k, b, [x], attrs) => {
+registerWasmKernel(MAX_POOL, ['x'], (k, b, [x], attrs) => {
   const p = attrs.p as number;
   const [batch, height, width, channels] = x.shape;
   const y = b.makeOutput([batch, Math.floor(height / p), Math.floor(width / p), channels], 'float32');
-  const [px, py] = offsets(b, [x, y]);
+  const [px, py] = heapOffsets(b, [x, y]);
   k.maxPoolForward(px, py, batch, height, width, channels, p, attrs.relu as boolean);
   return [y];
 });
 
-register(MAX_POOL_GRAD, ['x', 'y', 'dy'], (k, b, [x, y, dy], attrs) => {
+registerWasmKernel(MAX_POOL_GRAD, ['x', 'y', 'dy'], (k, b, [x, y, dy], attrs) => {
   const [batch, height, width, channels] = x.shape;
   const dx = b.makeOutput(x.shape.slice(), 'float32');
-  const [px, py, pdy, pdx] = offsets(b, [x, y, dy, dx]);
+  const [px, py, pdy, pdx] = heapOffsets(b, [x, y, dy, dx]);
   k.maxPoolBackward(px, py, pdy, pdx, batch, height, width, channels, attrs.p as number, attrs.relu as boolean);
   return [dx];
 });
 
-const run = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor[] => {
+/** Runs a registered kernel through the engine: its outputs, as a list. */
+export const runKernel = (name: string, inputs: tf.NamedTensorMap, attrs: tf.NamedAttrMap = {}): tf.Tensor[] => {
   const out = tf.engine().runKernel(name, inputs, attrs);
   return Array.isArray(out) ? out : [out as tf.Tensor];
 };
@@ -372,11 +376,11 @@ export function fusedAttention(qkv: tf.Tensor2D, shape: { batch: number; tokens:
   const attrs = { ...shape } as unknown as tf.NamedAttrMap;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [packed, save] = args as [tf.Tensor2D, tf.GradSaveFunc];
-    const [out, probs] = run(ATTENTION, { qkv: packed }, attrs);
+    const [out, probs] = runKernel(ATTENTION, { qkv: packed }, attrs);
     save([packed, probs]);
     return {
       value: out,
-      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(ATTENTION_GRAD, { dy, qkv: saved[0], probs: saved[1] }, attrs)[0],
+      gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => runKernel(ATTENTION_GRAD, { dy, qkv: saved[0], probs: saved[1] }, attrs)[0],
     };
   });
   return op(qkv) as tf.Tensor2D;
@@ -394,13 +398,13 @@ export function canFuseLayerNorm(width: number): boolean {
 export const fusedLayerNorm: (x: tf.Tensor2D, scale: tf.Tensor, bias: tf.Tensor, epsilon: number) => tf.Tensor2D = (x, scale, bias, epsilon) => {
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xi, si, bi, save] = args as [tf.Tensor2D, tf.Tensor1D, tf.Tensor1D, tf.GradSaveFunc];
-    const [y, xhat, rstd] = run(LAYER_NORM, { x: xi, scale: si, bias: bi }, { epsilon });
+    const [y, xhat, rstd] = runKernel(LAYER_NORM, { x: xi, scale: si, bias: bi }, { epsilon });
     save([xhat, rstd, si]);
     return {
       value: y,
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xh, rs, sc] = saved;
-        return run(LAYER_NORM_GRAD, { dy, xhat: xh, rstd: rs, scale: sc });
+        return runKernel(LAYER_NORM_GRAD, { dy, xhat: xh, rstd: rs, scale: sc });
       },
     };
   });
@@ -415,7 +419,7 @@ export function canFuseGelu(size: number): boolean {
 const geluOp = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
   const [x, save] = args as [tf.Tensor, tf.GradSaveFunc];
   save([x]);
-  return { value: run(GELU, { x })[0], gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(GELU_GRAD, { dy, x: saved[0] })[0] };
+  return { value: runKernel(GELU, { x })[0], gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => runKernel(GELU_GRAD, { dy, x: saved[0] })[0] };
 });
 
 /** x·σ(1.702x), elementwise, with its gradient dy·(s + 1.702·x·s·(1 − s)). Check canFuseGelu first. */
@@ -434,7 +438,7 @@ export function canFuseMatMul(columns: number): boolean {
  * Check canFuseMatMul first.
  */
 export function matMul(a: tf.Tensor2D, b: tf.Tensor2D, bias?: tf.Tensor1D): tf.Tensor2D {
-  return (bias === undefined ? run(MAT_MUL, { a, b }) : run(MAT_MUL_BIAS, { a, b, bias }))[0] as tf.Tensor2D;
+  return (bias === undefined ? runKernel(MAT_MUL, { a, b }) : runKernel(MAT_MUL_BIAS, { a, b, bias }))[0] as tf.Tensor2D;
 }
 
 /** Whether aᵀ·b with b of `columns` columns can run as one kernel now. */
@@ -447,7 +451,7 @@ export function canFuseMatMulTN(columns: number): boolean {
  * No gradient of its own: it is used inside hand-written gradients only. Check canFuseMatMulTN first.
  */
 export function matMulTN(a: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
-  return run(MAT_MUL_TN, { a, b })[0] as tf.Tensor2D;
+  return runKernel(MAT_MUL_TN, { a, b })[0] as tf.Tensor2D;
 }
 
 /** Whether column sums can run as one kernel now. */
@@ -460,7 +464,7 @@ export function canFuseColumnSums(): boolean {
  * its own: used inside hand-written gradients only. Check canFuseColumnSums first.
  */
 export function columnSums(x: tf.Tensor2D): tf.Tensor1D {
-  return run(COLUMN_SUMS, { x })[0] as tf.Tensor1D;
+  return runKernel(COLUMN_SUMS, { x })[0] as tf.Tensor1D;
 }
 
 /**
@@ -485,15 +489,15 @@ export function fusedConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor
   const attrs = { ...shape, kernelSize: k, inShape: x.shape } as unknown as tf.NamedAttrMap;
   const inputGradient = (ws: tf.Tensor4D, dy: tf.Tensor4D): tf.Tensor => {
     const out = ws.shape[3];
-    if (shape.stride > 1) return run(CONV_INPUT_GRAD, { dy, wt: tf.transpose(tf.reshape(ws, [k * k * inChannels, out])) }, attrs)[0];
+    if (shape.stride > 1) return runKernel(CONV_INPUT_GRAD, { dy, wt: tf.transpose(tf.reshape(ws, [k * k * inChannels, out])) }, attrs)[0];
     const rotated = tf.transpose(tf.reverse(ws, [0, 1]), [0, 1, 3, 2]); // [k, k, out, in]
     const full = { stride: 1, outHeight: height, outWidth: width, top: k - 1 - shape.top, left: k - 1 - shape.left };
-    return run(CONV, { x: dy, w: rotated, bias: tf.zeros([inChannels]) }, full as unknown as tf.NamedAttrMap)[0];
+    return runKernel(CONV, { x: dy, w: rotated, bias: tf.zeros([inChannels]) }, full as unknown as tf.NamedAttrMap)[0];
   };
   if (!inputGrad) {
     const onData = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
       const [w, b] = args as [tf.Tensor4D, tf.Tensor1D];
-      return { value: run(CONV, { x, w, bias: b }, attrs)[0], gradFunc: (dy: tf.Tensor) => run(CONV_KERNEL_GRAD, { x, dy }, attrs) };
+      return { value: runKernel(CONV, { x, w, bias: b }, attrs)[0], gradFunc: (dy: tf.Tensor) => runKernel(CONV_KERNEL_GRAD, { x, dy }, attrs) };
     });
     return onData(kernel, bias) as tf.Tensor4D;
   }
@@ -501,10 +505,10 @@ export function fusedConv2d(x: tf.Tensor4D, kernel: tf.Tensor4D, bias: tf.Tensor
     const [xi, w, b, save] = args as [tf.Tensor4D, tf.Tensor4D, tf.Tensor1D, tf.GradSaveFunc];
     save([xi, w]);
     return {
-      value: run(CONV, { x: xi, w, bias: b }, attrs)[0],
+      value: runKernel(CONV, { x: xi, w, bias: b }, attrs)[0],
       gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
         const [xs, ws] = saved as [tf.Tensor4D, tf.Tensor4D];
-        return [inputGradient(ws, dy as tf.Tensor4D), ...run(CONV_KERNEL_GRAD, { x: xs, dy }, attrs)];
+        return [inputGradient(ws, dy as tf.Tensor4D), ...runKernel(CONV_KERNEL_GRAD, { x: xs, dy }, attrs)];
       },
     };
   });
@@ -526,9 +530,9 @@ export function fusedMaxPool(x: tf.Tensor4D, p: number, relu: boolean): tf.Tenso
   const attrs = { p, relu } as unknown as tf.NamedAttrMap;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const [xi, save] = args as [tf.Tensor4D, tf.GradSaveFunc];
-    const y = run(MAX_POOL, { x: xi }, attrs)[0];
+    const y = runKernel(MAX_POOL, { x: xi }, attrs)[0];
     save([xi, y]);
-    return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => run(MAX_POOL_GRAD, { x: saved[0], y: saved[1], dy }, attrs)[0] };
+    return { value: y, gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => runKernel(MAX_POOL_GRAD, { x: saved[0], y: saved[1], dy }, attrs)[0] };
   });
   return op(x) as tf.Tensor4D;
 }

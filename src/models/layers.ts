@@ -150,6 +150,11 @@ export function useAutodiffReference(on: boolean): void {
   autodiffReference = on;
 }
 
+/** Whether the autodiff reference (useAutodiffReference) is on. */
+export function autodiffReferenceOn(): boolean {
+  return autodiffReference;
+}
+
 /**
  * The bias gradient: column sums of dy [rows, n] → [n]. On wasm one pass (fused.ts: tfjs's Sum over axis 0
  * transposes dy first); elsewhere `tf.sum(dy, 0)`, measured as fast as ones[1, rows]·dy in a training step

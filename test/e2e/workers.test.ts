@@ -126,7 +126,7 @@ describe('train.workers 2', () => {
     const bad = runCli(vitArgs('bad'), { env: { LION_TRAIN_FUSED: 'gelu,softmax' } });
     expect(bad.code).toBe(2);
     expect(bad.stderr.trim().split('\n').pop()).toBe(
-      "lion-train: LION_TRAIN_FUSED: unknown fused kernel 'softmax' (all, none, or a comma list of attention, layerNorm, gelu, matMul, matMulTN, columnSums, conv, maxPool, sharedIdentity, fma)",
+      "lion-train: LION_TRAIN_FUSED: unknown fused kernel 'softmax' (all, none, or a comma list of attention, layerNorm, gelu, matMul, matMulTN, columnSums, block, conv, maxPool, sharedIdentity, fma)",
     );
     expect(hasStackTrace(bad.stderr)).toBe(false);
     // Refused before anything is written, on every backend (tiny.yaml trains on cpu, where no kernel is fused).
@@ -137,7 +137,7 @@ describe('train.workers 2', () => {
       const out = join(work.path, `bad-env-${what.length}`);
       const refused = runCli(['train', 'configs/tiny.yaml', '--set', `output.dir=${out}`], { env: { LION_TRAIN_FUSED: value } });
       expect(refused.code).toBe(2);
-      expect(refused.stderr.trim()).toBe(`lion-train: LION_TRAIN_FUSED: ${what} (all, none, or a comma list of attention, layerNorm, gelu, matMul, matMulTN, columnSums, conv, maxPool, sharedIdentity, fma)`);
+      expect(refused.stderr.trim()).toBe(`lion-train: LION_TRAIN_FUSED: ${what} (all, none, or a comma list of attention, layerNorm, gelu, matMul, matMulTN, columnSums, block, conv, maxPool, sharedIdentity, fma)`);
       expect(existsSync(out)).toBe(false);
     }
   });

@@ -1,0 +1,180 @@
+/**
+ * A whole pre-LayerNorm transformer block (transformer.ts) as one wasm kernel forward and one backward:
+ *   h2 = h + attn(norm1(h));  y = h2 + fc2(gelu(fc1(norm2(h2))))
+ * with attn the packed projection [q | k | v], fused attention and the out projection. Each kernel calls the
+ * layer kernels of assembly/layers.ts in turn, on the same operands and in the same order as the block built
+ * from fused.ts's ops, so it gives the same numbers bit for bit; what it saves is the engine: one tfjs kernel
+ * call each way instead of ~55 per block (each ~15-20 µs of tape, tidy and tensor bookkeeping), and no
+ * tensor per intermediate. The residual sums are float32 additions as tfjs's Add makes them; where the ops
+ * path sums two gradients into one tensor (the block's input and h2, each read by a LayerNorm and a residual
+ * sum), a sum of two is the same in either order.
+ *
+ * The forward kernel writes y and one `saved` tensor holding what the backward pass reads (blockLayout).
+ */
+import * as tf from '../tf.js';
+import { fusedKernel, heapOffsets, registerWasmKernel, runKernel, up4, withScratch, type LayerKernels } from './fused.js';
+
+const BLOCK = 'LionTrainBlock';
+const BLOCK_GRAD = 'LionTrainBlockGrad';
+
+/** The block's parameters in the order the kernels take them (after the input h). */
+export const BLOCK_PARAMETERS = [
+  'norm1.scale', 'norm1.bias', 'attn.q.kernel', 'attn.q.bias', 'attn.k.kernel', 'attn.k.bias', 'attn.v.kernel', 'attn.v.bias',
+  'attn.out.kernel', 'attn.out.bias', 'norm2.scale', 'norm2.bias', 'mlp.fc1.kernel', 'mlp.fc1.bias', 'mlp.fc2.kernel', 'mlp.fc2.bias',
+] as const;
+
+interface BlockAttrs {
+  batch: number;
+  tokens: number;
+  heads: number;
+  causal: boolean;
+  epsilon: number;
+}
+
+/** Sizes of one call: rows = batch·tokens, width d, MLP width m, head width hd. */
+function sizes(rows: number, d: number, m: number, a: BlockAttrs) {
+  return { rows, d, m, d3: 3 * d, hd: d / a.heads, scale: 1 / Math.sqrt(d / a.heads) };
+}
+
+/**
+ * Float offsets of the activations in the saved tensor, each rounded up to a multiple of 4 (16-byte aligned
+ * vectors): LayerNorm 1's output, x̂ and 1/σ; q|k|v [rows, 3d]; the attention probabilities [batch, heads,
+ * tokens, tokens]; attention's output [rows, d]; LayerNorm 2's x̂, 1/σ and output; fc1's output and its GELU
+ * [rows, m]; the packed projection kernel [d, 3d].
+ */
+function blockLayout(rows: number, d: number, m: number, a: BlockAttrs) {
+  let at = 0;
+  const take = (floats: number) => {
+    const start = at;
+    at += up4(floats);
+    return start;
+  };
+  const layout = {
+    y1: take(rows * d), xhat1: take(rows * d), rstd1: take(rows), qkv: take(rows * 3 * d), probs: take(a.batch * a.heads * a.tokens * a.tokens),
+    att: take(rows * d), xhat2: take(rows * d), rstd2: take(rows), y2: take(rows * d), f1: take(rows * m), g: take(rows * m), wp: take(d * 3 * d),
+  };
+  return { ...layout, total: at };
+}
+
+/** Runs `body` with scratch buffers of the given float counts (one malloc, 16-byte aligned parts). */
+function withBuffers(b: Parameters<typeof withScratch>[0], floats: number[], what: string, body: (at: number[]) => void): void {
+  const starts: number[] = [];
+  let total = 0;
+  for (const n of floats) {
+    starts.push(total);
+    total += up4(n);
+  }
+  withScratch(b, total, what, (scratch) => body(starts.map((s) => scratch + 4 * s)));
+}
+
+registerWasmKernel(BLOCK, ['x', ...BLOCK_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => {
+  const a = attrs as unknown as BlockAttrs;
+  const [x, , , , , , , , , , , , , w1] = inputs;
+  const { rows, d, m, d3, hd, scale } = sizes(x.shape[0], x.shape[1], w1.shape[1], a);
+  const L = blockLayout(rows, d, m, a);
+  const y = b.makeOutput([rows, d], 'float32');
+  const saved = b.makeOutput([L.total], 'float32');
+  withBuffers(b, [d3, rows * d, rows * d, (hd + 1) * up4(a.tokens)], BLOCK, ([bp, sum, h2, attention]) => {
+    const [px, s1, n1, wq, bq, wk, bk, wv, bv, wo, bo, s2, n2, pw1, pb1, pw2, pb2, py, ps] = heapOffsets(b, [...inputs, y, saved]);
+    const at = (offset: number) => ps + 4 * offset;
+    k.layerNormForward(px, s1, n1, at(L.y1), at(L.xhat1), at(L.rstd1), rows, d, a.epsilon);
+    [[wq, bq], [wk, bk], [wv, bv]].forEach(([w, bias], j) => {
+      k.copyColumns(w, d, at(L.wp) + 4 * j * d, d3, d, d);
+      k.copyColumns(bias, d, bp + 4 * j * d, d3, 1, d);
+    });
+    k.matMul(at(L.y1), at(L.wp), bp, at(L.qkv), rows, d, d3);
+    const qkv = at(L.qkv);
+    k.attentionForward(qkv, qkv + 4 * d, qkv + 8 * d, at(L.att), at(L.probs), attention, a.batch, a.tokens, a.heads, hd, d3, a.causal, scale);
+    k.matMul(at(L.att), wo, bo, sum, rows, d, d);
+    k.sumFloats(px, sum, h2, rows * d);
+    k.layerNormForward(h2, s2, n2, at(L.y2), at(L.xhat2), at(L.rstd2), rows, d, a.epsilon);
+    k.matMul(at(L.y2), pw1, pb1, at(L.f1), rows, d, m);
+    k.geluForward(at(L.f1), at(L.g), rows * m);
+    k.matMul(at(L.g), pw2, pb2, sum, rows, m, d);
+    k.sumFloats(h2, sum, py, rows * d);
+  });
+  return [y, saved];
+});
+
+const GRAD_INPUTS = ['dy', 'saved', 'norm1.scale', 'attn.out.kernel', 'norm2.scale', 'mlp.fc1.kernel', 'mlp.fc2.kernel'];
+
+registerWasmKernel(BLOCK_GRAD, GRAD_INPUTS, (k: LayerKernels, b, inputs, attrs) => {
+  const a = attrs as unknown as BlockAttrs;
+  const [dy, , , , , w1] = inputs;
+  const { rows, d, m, d3, hd, scale } = sizes(dy.shape[0], dy.shape[1], w1.shape[1], a);
+  const L = blockLayout(rows, d, m, a);
+  const shapes = [[rows, d], [d], [d], [d, d], [d], [d, d], [d], [d, d], [d], [d, d], [d], [d], [d], [d, m], [m], [m, d], [d]];
+  const outs = shapes.map((shape) => b.makeOutput(shape, 'float32'));
+  const scratch = [d * Math.max(d, m), rows * m, rows * m, rows * d, rows * d, rows * d, rows * d, rows * d3, d3 * d, d * d3, d3, (hd + a.tokens) * up4(a.tokens)];
+  withBuffers(b, scratch, BLOCK_GRAD, ([wt, dg, df1, dy2, dh2, datt, dy1, dqkv, wpt, dwp, dbp, attention]) => {
+    const [pdy, ps, s1, wo, s2, pw1, pw2, ...grads] = heapOffsets(b, [...inputs, ...outs]);
+    const [dx, ds1, dn1, dwq, dbq, dwk, dbk, dwv, dbv, dwo, dbo, ds2, dn2, dw1, db1, dw2, db2] = grads;
+    const at = (offset: number) => ps + 4 * offset;
+    // fc2 and GELU
+    k.transpose(pw2, wt, m, d);
+    k.matMul(pdy, wt, 0, dg, rows, d, m);
+    k.matMulTN(at(L.g), pdy, dw2, rows, m, d);
+    k.columnSums(pdy, db2, rows, d);
+    k.geluBackward(dg, at(L.f1), df1, rows * m);
+    // fc1, LayerNorm 2, the residual sum into h2 (dy2 and datt reuse the same scratch rows as they die)
+    k.transpose(pw1, wt, d, m);
+    k.matMul(df1, wt, 0, dy2, rows, m, d);
+    k.matMulTN(at(L.y2), df1, dw1, rows, d, m);
+    k.columnSums(df1, db1, rows, m);
+    k.layerNormBackward(dy2, at(L.xhat2), at(L.rstd2), s2, datt, ds2, dn2, rows, d);
+    k.sumFloats(pdy, datt, dh2, rows * d);
+    // the out projection and attention
+    k.transpose(wo, wt, d, d);
+    k.matMul(dh2, wt, 0, datt, rows, d, d);
+    k.matMulTN(at(L.att), dh2, dwo, rows, d, d);
+    k.columnSums(dh2, dbo, rows, d);
+    const qkv = at(L.qkv);
+    k.attentionBackward(datt, qkv, qkv + 4 * d, qkv + 8 * d, at(L.probs), dqkv, dqkv + 4 * d, dqkv + 8 * d, attention, a.batch, a.tokens, a.heads, hd, d3, a.causal, scale);
+    // the packed projection, split back into q, k and v
+    k.transpose(at(L.wp), wpt, d, d3);
+    k.matMul(dqkv, wpt, 0, dy1, rows, d3, d);
+    k.matMulTN(at(L.y1), dqkv, dwp, rows, d, d3);
+    k.columnSums(dqkv, dbp, rows, d3);
+    [[dwq, dbq], [dwk, dbk], [dwv, dbv]].forEach(([dw, db], j) => {
+      k.copyColumns(dwp + 4 * j * d, d3, dw, d, d, d);
+      k.copyColumns(dbp + 4 * j * d, d3, db, d, 1, d);
+    });
+    // LayerNorm 1 and the residual sum into the block's input
+    k.layerNormBackward(dy1, at(L.xhat1), at(L.rstd1), s1, datt, ds1, dn1, rows, d);
+    k.sumFloats(dh2, datt, dx, rows * d);
+  });
+  return outs;
+});
+
+/**
+ * Whether a block of `width` features, `heads` heads and MLP width `mlpWidth` can run as one kernel now: the
+ * block kind and every kernel it calls switched on (on wasm), and the widths multiples of 4.
+ */
+export function canFuseBlock(width: number, heads: number, mlpWidth: number): boolean {
+  const kinds = ['block', 'attention', 'layerNorm', 'gelu', 'matMul', 'matMulTN', 'columnSums'] as const;
+  return width % heads === 0 && (width / heads) % 4 === 0 && width % 4 === 0 && mlpWidth % 4 === 0 && kinds.every((kind) => fusedKernel(kind));
+}
+
+/**
+ * The block on h [batch·tokens, width] → [batch·tokens, width], `params` in BLOCK_PARAMETERS order (GELU in its
+ * sigmoid form, no dropout, LayerNorm ε `epsilon`; with `causal` token i attends to tokens ≤ i only).
+ * Gradients for h and all 16 parameters. Check canFuseBlock first.
+ */
+export function fusedTransformerBlock(h: tf.Tensor2D, params: tf.Tensor[], shape: { batch: number; tokens: number; heads: number; causal: boolean }, epsilon: number): tf.Tensor2D {
+  if (params.length !== BLOCK_PARAMETERS.length) throw new Error(`fusedTransformerBlock: ${params.length} parameters, expected ${BLOCK_PARAMETERS.length}`);
+  const attrs = { ...shape, epsilon } as unknown as tf.NamedAttrMap;
+  const named = (tensors: tf.Tensor[]): tf.NamedTensorMap => Object.fromEntries(BLOCK_PARAMETERS.map((name, i) => [name, tensors[i]]));
+  const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
+    const x = args[0] as tf.Tensor2D;
+    const p = args.slice(1, 1 + BLOCK_PARAMETERS.length) as tf.Tensor[];
+    const save = args[1 + BLOCK_PARAMETERS.length] as tf.GradSaveFunc;
+    const [y, saved] = runKernel(BLOCK, { x, ...named(p) }, attrs);
+    save([saved, p[0], p[8], p[10], p[12], p[14]]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, [s, norm1Scale, outKernel, norm2Scale, fc1Kernel, fc2Kernel]: tf.Tensor[]) =>
+        runKernel(BLOCK_GRAD, { dy, saved: s, 'norm1.scale': norm1Scale, 'attn.out.kernel': outKernel, 'norm2.scale': norm2Scale, 'mlp.fc1.kernel': fc1Kernel, 'mlp.fc2.kernel': fc2Kernel }, attrs),
+    };
+  });
+  return op(h, ...params) as tf.Tensor2D;
+}
