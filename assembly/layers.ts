@@ -561,6 +561,23 @@ export function sumFloats(a: usize, b: usize, out: usize, n: i32): void {
 }
 
 /**
+ * out = (a + b) / divisor over n floats, each sum rounded to float32 and then each quotient (tf.add then tf.div,
+ * exactly; divisor 1 gives the sums). Averages the gradients of a step's micro-batches (src/train/workers).
+ */
+export function sumFloatsDivided(a: usize, b: usize, out: usize, n: i32, divisor: f32): void {
+  const bytes = <usize>n << 2;
+  const d = f32x4.splat(divisor);
+  let i: usize = 0;
+  for (; i + 16 <= bytes; i += 16) v128.store(out + i, f32x4.div(f32x4.add(v128.load(a + i), v128.load(b + i)), d));
+  for (; i < bytes; i += 4) store<f32>(out + i, (load<f32>(a + i) + load<f32>(b + i)) / divisor);
+}
+
+/** y[0 … n) = x[0 … n), floats (copyFloats, exported: the regions do not overlap). */
+export function copyFloatArray(y: usize, x: usize, n: i32): void {
+  copyFloats(y, x, n);
+}
+
+/**
  * dst[r, c] = src[r, c] for r < rows, c < cols, with row strides in floats: a block of columns copied, as
  * concatenating or splitting matrices along their columns does.
  */

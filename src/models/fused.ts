@@ -55,6 +55,8 @@ export interface LayerKernels {
   maxPoolForward(x: number, y: number, batch: number, height: number, width: number, channels: number, p: number, relu: boolean): void;
   maxPoolBackward(x: number, y: number, dy: number, dx: number, batch: number, height: number, width: number, channels: number, p: number, relu: boolean): void;
   sumFloats(a: number, b: number, out: number, n: number): void;
+  sumFloatsDivided(a: number, b: number, out: number, n: number, divisor: number): void;
+  copyFloatArray(y: number, x: number, n: number): void;
   copyColumns(src: number, srcStride: number, dst: number, dstStride: number, rows: number, cols: number): void;
   transpose(x: number, out: number, rows: number, cols: number): void;
 }
@@ -97,7 +99,8 @@ export interface WasmBackend {
   getMemoryOffset(dataId: tf.DataId): number;
 }
 
-function wasmKernels(backend: WasmBackend): LayerKernels {
+/** The layer kernels on the wasm backend `backend`'s heap. @throws where they cannot run there. */
+export function wasmKernels(backend: WasmBackend): LayerKernels {
   const memory = backendMemory(backend.wasm);
   const kernels = memory === null ? null : kernelsOn(memory);
   if (kernels === null) throw new Error('the fused layer kernels cannot run on this wasm backend');
@@ -112,6 +115,12 @@ export function fusedKernel(kind: FusedKind): boolean {
   if (!enabled[kind]) return false;
   if (kind === 'sharedIdentity') return true;
   if (kind === 'fma') return relaxedKernels.module() !== null;
+  return layerKernelsRun();
+}
+
+/** Whether the layer kernels run on the current backend (wasm, the module instantiated on its heap), whichever kinds are on. */
+export function layerKernelsRun(): boolean {
+  if (tf.getBackend() !== 'wasm') return false;
   const memory = backendMemory((tf.backend() as unknown as WasmBackend).wasm);
   return memory !== null && kernelsOn(memory) !== null;
 }

@@ -6,15 +6,17 @@
  *
  *   1. parameters → shared memory (one copy); the workers' micro-batches → the workers (transferred)
  *   2. the main thread's share, summed
- *   3. each worker's gradients added in micro-batch order and averaged, in one pass over flat arrays (float32
- *      arithmetic: the additions and division tf.add and tf.div make, without 2 kernel calls per parameter);
+ *   3. each worker's gradients added in micro-batch order and averaged, the division in the pass of the last
+ *      addition, over flat arrays (float32 arithmetic: the additions and division tf.add and tf.div make,
+ *      without 2 kernel calls per parameter; on wasm as kernels on flat tensors: averageGradients);
  *      clip, apply
  * `whileWaiting` runs between 2 and 3, while the workers may still compute (the loop prepares its next batch there).
  */
 import * as tf from '../../tf.js';
 import type { Batch } from '../../data/dataset.js';
 import { addMicroBatch, applySums, dropoutSeedFor, microBatchGradients, readStepResult, splitBatch, type MicroGradients, type StepResult, type StepSettings } from '../step.js';
-import { readFlat, writeFlat } from './layout.js';
+import { flatKernelsRun, packFlat, sumDivided, unpackFlat } from './flat-wasm.js';
+import { readFlat, writeFlat, type ParamLayout } from './layout.js';
 import type { WorkerPool, WorkerShare } from './pool.js';
 
 export async function trainStepWithWorkers(
@@ -51,34 +53,50 @@ export async function trainStepWithWorkers(
     throw error;
   }
   const out = tf.tidy(() => {
-    const { layout } = pool;
-    const grads = new Float32Array(layout.total);
-    writeFlat(local.grads, layout, grads);
+    const slots = shares.flatMap(({ losses }, w) => losses.map((_, j) => pool.gradientSlot(w, j)));
+    const grads = averageGradients(local.grads, slots, accumulationSteps, pool.layout);
     tf.dispose(Object.values(local.grads));
     let { loss, correct } = local;
-    shares.forEach(({ losses, corrects }, w) =>
+    shares.forEach(({ losses, corrects }) =>
       losses.forEach((workerLoss, j) => {
-        addFloat32(grads, pool.gradientSlot(w, j));
         loss = tf.add(loss, workerLoss) as tf.Scalar;
         correct = tf.add(correct, corrects[j]) as tf.Scalar;
       }),
     );
-    divideFloat32(grads, accumulationSteps);
     // Made outside this tidy (and `correct` kept by microBatchGradients): disposed by hand once summed.
     if (loss !== local.loss) local.loss.dispose();
     if (correct !== local.correct) local.correct.dispose();
-    return applySums(settings, { loss, correct, grads: readFlat(layout, grads) }, accumulationSteps, measureNorms, true);
+    return applySums(settings, { loss, correct, grads }, accumulationSteps, measureNorms, true);
   });
   return readStepResult(out);
 }
 
-/** sums[i] += add[i] in float32 (Math.fround of the exact double sum is the float32 sum, as tf.add gives). */
-function addFloat32(sums: Float32Array, add: Float32Array): void {
-  for (let i = 0; i < sums.length; i++) sums[i] += add[i];
+/**
+ * The step's averaged gradients by parameter name: this thread's sums, then each worker slot added in micro-batch
+ * order, the division by `count` in the pass of the last addition. On wasm three kinds of kernel call on flat
+ * tensors (flat-wasm.ts); elsewhere one JavaScript pass per slot over flat arrays. Call inside tf.tidy.
+ */
+function averageGradients(local: tf.NamedTensorMap, slots: Float32Array[], count: number, layout: ParamLayout): tf.NamedTensorMap {
+  if (flatKernelsRun()) {
+    let sums = packFlat((name) => local[name], layout);
+    slots.forEach((slot, i) => (sums = sumDivided(sums, tf.tensor1d(slot, 'float32'), i === slots.length - 1 ? count : 1)));
+    return unpackFlat(sums, layout);
+  }
+  const sums = new Float32Array(layout.total);
+  writeFlat(local, layout, sums);
+  slots.forEach((slot, i) => addFloat32(sums, slot, i === slots.length - 1 ? count : 1));
+  return readFlat(layout, sums);
 }
 
-/** values[i] /= count in float32 (as tf.div gives: a double quotient of float32s rounds to the float32 one). */
-function divideFloat32(values: Float32Array, count: number): void {
-  if (count === 1) return;
-  for (let i = 0; i < values.length; i++) values[i] /= count;
+/**
+ * sums[i] = (sums[i] + add[i]) / divisor in float32, in one pass: Math.fround of the exact double sum is the
+ * float32 sum (as tf.add gives), and the double quotient of two float32s rounds to the float32 quotient (as
+ * tf.div gives). `divisor` 1 adds only.
+ */
+function addFloat32(sums: Float32Array, add: Float32Array, divisor: number): void {
+  if (divisor === 1) {
+    for (let i = 0; i < sums.length; i++) sums[i] += add[i];
+    return;
+  }
+  for (let i = 0; i < sums.length; i++) sums[i] = Math.fround(sums[i] + add[i]) / divisor;
 }
