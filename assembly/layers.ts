@@ -216,17 +216,45 @@ export function attentionForward(
         const row = pBase + ((<usize>(i * tokens)) << 2);
         const seen = causal ? i + 1 : tokens;
         rowTimesPacked(scores, q + inBase + <usize>i * inBytes, kT, hd, tokens4);
+        // Scaled scores and their max, 4 at a time, then the rest; pmax is the scalar `s > top ? s : top`.
+        const seen4 = seen & ~3;
+        const vScale = f32x4.splat(scale);
+        let vTop = f32x4.splat(<f32>-Infinity);
+        for (let j = 0; j < seen4; j += 4) {
+          const v = f32x4.mul(v128.load(scores + (<usize>j << 2)), vScale);
+          v128.store(row + (<usize>j << 2), v);
+          vTop = f32x4.pmax(vTop, v);
+        }
         let top: f32 = <f32>-Infinity;
-        for (let j = 0; j < seen; j++) {
+        for (let lane = 0; lane < 4; lane++) {
+          const t = f32x4.extract_lane(vTop, 0);
+          top = t > top ? t : top;
+          vTop = i32x4.shuffle(vTop, vTop, 1, 2, 3, 0);
+        }
+        for (let j = seen4; j < seen; j++) {
           const s = load<f32>(scores + (<usize>j << 2)) * scale;
           store<f32>(row + (<usize>j << 2), s);
           top = s > top ? s : top;
         }
         const vMax = f32x4.splat(top);
+        const floor = f32x4.splat(-87.0);
         let vSum = f32x4.splat(0);
-        const seen4 = seen & ~3;
-        for (let j = 0; j < seen4; j += 4) {
-          const e = exp4(f32x4.pmax(f32x4.sub(v128.load(row + (<usize>j << 2)), vMax), f32x4.splat(-87.0)));
+        let j = 0;
+        // Four exps in flight per iteration (V8 runs one chain per iteration nearly serially), summed in j order.
+        for (; j + 16 <= seen4; j += 16) {
+          const at = row + (<usize>j << 2);
+          const e0 = exp4(f32x4.pmax(f32x4.sub(v128.load(at), vMax), floor));
+          const e1 = exp4(f32x4.pmax(f32x4.sub(v128.load(at, 16), vMax), floor));
+          const e2 = exp4(f32x4.pmax(f32x4.sub(v128.load(at, 32), vMax), floor));
+          const e3 = exp4(f32x4.pmax(f32x4.sub(v128.load(at, 48), vMax), floor));
+          v128.store(at, e0);
+          v128.store(at, e1, 16);
+          v128.store(at, e2, 32);
+          v128.store(at, e3, 48);
+          vSum = f32x4.add(f32x4.add(f32x4.add(f32x4.add(vSum, e0), e1), e2), e3);
+        }
+        for (; j < seen4; j += 4) {
+          const e = exp4(f32x4.pmax(f32x4.sub(v128.load(row + (<usize>j << 2)), vMax), floor));
           v128.store(row + (<usize>j << 2), e);
           vSum = f32x4.add(vSum, e);
         }
@@ -237,7 +265,9 @@ export function attentionForward(
           sum += e;
         }
         const inv: f32 = 1.0 / sum;
-        for (let j = 0; j < seen; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * inv);
+        const vInv = f32x4.splat(inv);
+        for (let j = 0; j < seen4; j += 4) v128.store(row + (<usize>j << 2), f32x4.mul(v128.load(row + (<usize>j << 2)), vInv));
+        for (let j = seen4; j < seen; j++) store<f32>(row + (<usize>j << 2), load<f32>(row + (<usize>j << 2)) * inv);
         for (let j = seen; j < tokens; j++) store<f32>(row + (<usize>j << 2), 0);
         coefficientsTimesRows(out + base + <usize>i * rowBytes, row, 4, v + inBase, inBytes, seen, hd);
       }
@@ -275,7 +305,15 @@ export function attentionBackward(
         rowTimesPacked(dsRow, dOut + base + <usize>i * rowBytes, vT, hd, tokens4); // dP row i
         let rowDot: f32 = 0;
         for (let j = 0; j < seen; j++) rowDot += load<f32>(row + (<usize>j << 2)) * load<f32>(dsRow + (<usize>j << 2));
-        for (let j = 0; j < seen; j++) {
+        // dS = P ∘ (dP − rowDot)·scale: elementwise, 4 at a time, then the rest (the same products per element).
+        const seen4 = seen & ~3;
+        const vDot = f32x4.splat(rowDot);
+        const vScale = f32x4.splat(scale);
+        for (let j = 0; j < seen4; j += 4) {
+          const at = <usize>j << 2;
+          v128.store(dsRow + at, ftz(f32x4.mul(f32x4.mul(v128.load(row + at), f32x4.sub(v128.load(dsRow + at), vDot)), vScale)));
+        }
+        for (let j = seen4; j < seen; j++) {
           const at = <usize>j << 2;
           store<f32>(dsRow + at, ftz1(load<f32>(row + at) * (load<f32>(dsRow + at) - rowDot) * scale));
         }
@@ -377,26 +415,53 @@ const GELU_K: f32 = 1.702;
   return f32x4.div(f32x4.splat(1.0), f32x4.add(f32x4.splat(1.0), exp4(z)));
 }
 
-/** y = x·σ(1.702x) over n floats (n a multiple of 4). */
+/**
+ * y = x·σ(1.702x) over n floats (n a multiple of 4). Four vectors per iteration: V8 runs one exp chain per
+ * iteration of a loop nearly serially, and four independent ones in flight measured 2.1x faster (0.218 against
+ * 0.453 ms on [1008, 128]), the same numbers.
+ */
 export function geluForward(x: usize, y: usize, n: i32): void {
   const bytes = <usize>n << 2;
-  for (let i: usize = 0; i < bytes; i += 16) {
-    const xv = v128.load(x + i);
-    v128.store(y + i, f32x4.mul(xv, geluSigmoid(xv)));
+  let i: usize = 0;
+  for (; i + 64 <= bytes; i += 64) {
+    const a = v128.load(x + i);
+    const b = v128.load(x + i, 16);
+    const c = v128.load(x + i, 32);
+    const d = v128.load(x + i, 48);
+    v128.store(y + i, f32x4.mul(a, geluSigmoid(a)));
+    v128.store(y + i, f32x4.mul(b, geluSigmoid(b)), 16);
+    v128.store(y + i, f32x4.mul(c, geluSigmoid(c)), 32);
+    v128.store(y + i, f32x4.mul(d, geluSigmoid(d)), 48);
+  }
+  for (; i < bytes; i += 16) {
+    const a = v128.load(x + i);
+    v128.store(y + i, f32x4.mul(a, geluSigmoid(a)));
   }
 }
 
-/** dx = dy·(s + 1.702·x·s·(1 − s)), s = σ(1.702x), over n floats (n a multiple of 4). */
+/** dy·(s + 1.702·x·s·(1 − s)), s = σ(1.702x), per lane, flushed to zero where subnormal. */
+// @ts-ignore: decorator
+@inline function geluGradient(dy: v128, x: v128): v128 {
+  const s = geluSigmoid(x);
+  const slope = f32x4.add(s, f32x4.mul(f32x4.mul(f32x4.mul(f32x4.splat(GELU_K), x), s), f32x4.sub(f32x4.splat(1.0), s)));
+  return ftz(f32x4.mul(dy, slope));
+}
+
+/** dx = dy·(s + 1.702·x·s·(1 − s)), s = σ(1.702x), over n floats (n a multiple of 4); four vectors per iteration (geluForward). */
 export function geluBackward(dy: usize, x: usize, dx: usize, n: i32): void {
   const bytes = <usize>n << 2;
-  const one = f32x4.splat(1.0);
-  const k = f32x4.splat(GELU_K);
-  for (let i: usize = 0; i < bytes; i += 16) {
-    const xv = v128.load(x + i);
-    const s = geluSigmoid(xv);
-    const slope = f32x4.add(s, f32x4.mul(f32x4.mul(f32x4.mul(k, xv), s), f32x4.sub(one, s)));
-    v128.store(dx + i, ftz(f32x4.mul(v128.load(dy + i), slope)));
+  let i: usize = 0;
+  for (; i + 64 <= bytes; i += 64) {
+    const a = geluGradient(v128.load(dy + i), v128.load(x + i));
+    const b = geluGradient(v128.load(dy + i, 16), v128.load(x + i, 16));
+    const c = geluGradient(v128.load(dy + i, 32), v128.load(x + i, 32));
+    const d = geluGradient(v128.load(dy + i, 48), v128.load(x + i, 48));
+    v128.store(dx + i, a);
+    v128.store(dx + i, b, 16);
+    v128.store(dx + i, c, 32);
+    v128.store(dx + i, d, 48);
   }
+  for (; i < bytes; i += 16) v128.store(dx + i, geluGradient(v128.load(dy + i), v128.load(x + i)));
 }
 
 // ---------------------------------------------------------------------------------------------
