@@ -335,40 +335,126 @@ export function attentionBackward(
 // LayerNorm
 
 /**
+ * LayerNorm forward of rows a and b (b = a for one row): their sums run side by side, each in its own order (two
+ * dependency chains in flight instead of one; the same numbers as one row at a time).
+ */
+// @ts-ignore: decorator
+@inline function layerNormRows(
+  x: usize, scale: usize, bias: usize, y: usize, xhat: usize, rstd: usize, a: i32, b: i32, rowBytes: usize, invWidth: f32, eps: f32,
+): void {
+  const xa = x + <usize>a * rowBytes;
+  const xb = x + <usize>b * rowBytes;
+  let accA = f32x4.splat(0);
+  let accB = f32x4.splat(0);
+  for (let d: usize = 0; d < rowBytes; d += 16) {
+    accA = f32x4.add(accA, v128.load(xa + d));
+    accB = f32x4.add(accB, v128.load(xb + d));
+  }
+  const meanA = f32x4.splat(hsum(accA) * invWidth);
+  const meanB = f32x4.splat(hsum(accB) * invWidth);
+  let sqA = f32x4.splat(0);
+  let sqB = f32x4.splat(0);
+  for (let d: usize = 0; d < rowBytes; d += 16) {
+    const cA = f32x4.sub(v128.load(xa + d), meanA);
+    const cB = f32x4.sub(v128.load(xb + d), meanB);
+    sqA = f32x4.add(sqA, f32x4.mul(cA, cA));
+    sqB = f32x4.add(sqB, f32x4.mul(cB, cB));
+  }
+  const rsA: f32 = 1.0 / sqrt<f32>(hsum(sqA) * invWidth + eps);
+  const rsB: f32 = 1.0 / sqrt<f32>(hsum(sqB) * invWidth + eps);
+  store<f32>(rstd + (<usize>a << 2), rsA);
+  store<f32>(rstd + (<usize>b << 2), rsB);
+  const vA = f32x4.splat(rsA);
+  const vB = f32x4.splat(rsB);
+  const ya = y + <usize>a * rowBytes;
+  const yb = y + <usize>b * rowBytes;
+  const ha = xhat + <usize>a * rowBytes;
+  const hb = xhat + <usize>b * rowBytes;
+  for (let d: usize = 0; d < rowBytes; d += 16) {
+    const s = v128.load(scale + d);
+    const t = v128.load(bias + d);
+    const xhA = f32x4.mul(f32x4.sub(v128.load(xa + d), meanA), vA);
+    const xhB = f32x4.mul(f32x4.sub(v128.load(xb + d), meanB), vB);
+    v128.store(ha + d, xhA);
+    v128.store(hb + d, xhB);
+    v128.store(ya + d, f32x4.add(f32x4.mul(xhA, s), t));
+    v128.store(yb + d, f32x4.add(f32x4.mul(xhB, s), t));
+  }
+}
+
+/**
  * Per row of x [rows, width]: x̂ = (x − mean) / sqrt(var + ε), y = x̂·scale + bias; writes y, x̂ and
- * rstd [rows] = 1 / sqrt(var + ε) (the biased variance, as tfjs's mean of squares).
+ * rstd [rows] = 1 / sqrt(var + ε) (the biased variance, as tfjs's mean of squares). Rows in pairs (layerNormRows).
  */
 export function layerNormForward(
   x: usize, scale: usize, bias: usize, y: usize, xhat: usize, rstd: usize, rows: i32, width: i32, eps: f32,
 ): void {
   const rowBytes = <usize>width << 2;
   const invWidth: f32 = 1.0 / <f32>width;
-  for (let r = 0; r < rows; r++) {
-    const xr = x + <usize>r * rowBytes;
-    let acc = f32x4.splat(0);
-    for (let d: usize = 0; d < rowBytes; d += 16) acc = f32x4.add(acc, v128.load(xr + d));
-    const mean = f32x4.splat(hsum(acc) * invWidth);
-    let sq = f32x4.splat(0);
-    for (let d: usize = 0; d < rowBytes; d += 16) {
-      const c = f32x4.sub(v128.load(xr + d), mean);
-      sq = f32x4.add(sq, f32x4.mul(c, c));
+  let r = 0;
+  for (; r + 2 <= rows; r += 2) layerNormRows(x, scale, bias, y, xhat, rstd, r, r + 1, rowBytes, invWidth, eps);
+  if (r < rows) layerNormRows(x, scale, bias, y, xhat, rstd, r, r, rowBytes, invWidth, eps);
+}
+
+/**
+ * LayerNorm backward of rows a and b (`two` false: row a alone), side by side as layerNormRows; row a's terms are
+ * added to dscale and dbias before row b's, as one row at a time adds them.
+ */
+// @ts-ignore: decorator
+@inline function layerNormGradientRows(
+  dy: usize, xhat: usize, rstd: usize, scale: usize, dx: usize, dscale: usize, dbias: usize, a: i32, b: i32, two: bool, rowBytes: usize, invWidth: f32,
+): void {
+  const dyA = dy + <usize>a * rowBytes;
+  const dyB = dy + <usize>b * rowBytes;
+  const hA = xhat + <usize>a * rowBytes;
+  const hB = xhat + <usize>b * rowBytes;
+  let sgA = f32x4.splat(0);
+  let sgxA = f32x4.splat(0);
+  let sgB = f32x4.splat(0);
+  let sgxB = f32x4.splat(0);
+  for (let d: usize = 0; d < rowBytes; d += 16) {
+    const s = v128.load(scale + d);
+    const dyvA = v128.load(dyA + d);
+    const xhA = v128.load(hA + d);
+    const gA = f32x4.mul(dyvA, s);
+    sgA = f32x4.add(sgA, gA);
+    sgxA = f32x4.add(sgxA, f32x4.mul(gA, xhA));
+    const dyvB = v128.load(dyB + d);
+    const xhB = v128.load(hB + d);
+    const gB = f32x4.mul(dyvB, s);
+    sgB = f32x4.add(sgB, gB);
+    sgxB = f32x4.add(sgxB, f32x4.mul(gB, xhB));
+    let ds = f32x4.add(v128.load(dscale + d), f32x4.mul(dyvA, xhA));
+    let db = f32x4.add(v128.load(dbias + d), dyvA);
+    if (two) {
+      ds = f32x4.add(ds, f32x4.mul(dyvB, xhB));
+      db = f32x4.add(db, dyvB);
     }
-    const rs: f32 = 1.0 / sqrt<f32>(hsum(sq) * invWidth + eps);
-    store<f32>(rstd + (<usize>r << 2), rs);
-    const vrs = f32x4.splat(rs);
-    const yr = y + <usize>r * rowBytes;
-    const hr = xhat + <usize>r * rowBytes;
-    for (let d: usize = 0; d < rowBytes; d += 16) {
-      const xh = f32x4.mul(f32x4.sub(v128.load(xr + d), mean), vrs);
-      v128.store(hr + d, xh);
-      v128.store(yr + d, f32x4.add(f32x4.mul(xh, v128.load(scale + d)), v128.load(bias + d)));
-    }
+    v128.store(dscale + d, ds);
+    v128.store(dbias + d, db);
+  }
+  const meanGA = f32x4.splat(hsum(sgA) * invWidth);
+  const meanGxA = f32x4.splat(hsum(sgxA) * invWidth);
+  const meanGB = f32x4.splat(hsum(sgB) * invWidth);
+  const meanGxB = f32x4.splat(hsum(sgxB) * invWidth);
+  const rsA = f32x4.splat(load<f32>(rstd + (<usize>a << 2)));
+  const rsB = f32x4.splat(load<f32>(rstd + (<usize>b << 2)));
+  const dxA = dx + <usize>a * rowBytes;
+  const dxB = dx + <usize>b * rowBytes;
+  for (let d: usize = 0; d < rowBytes; d += 16) {
+    const s = v128.load(scale + d);
+    const gA = f32x4.mul(v128.load(dyA + d), s);
+    const gB = f32x4.mul(v128.load(dyB + d), s);
+    const cA = f32x4.sub(f32x4.sub(gA, meanGA), f32x4.mul(v128.load(hA + d), meanGxA));
+    const cB = f32x4.sub(f32x4.sub(gB, meanGB), f32x4.mul(v128.load(hB + d), meanGxB));
+    v128.store(dxA + d, ftz(f32x4.mul(cA, rsA)));
+    v128.store(dxB + d, ftz(f32x4.mul(cB, rsB)));
   }
 }
 
 /**
  * The gradient of layerNormForward: g = dy·scale;  dx = (g − mean(g) − x̂·mean(g·x̂))·rstd;
- * dscale = Σ_rows dy·x̂;  dbias = Σ_rows dy (both written in full).
+ * dscale = Σ_rows dy·x̂;  dbias = Σ_rows dy (both written in full, summed in row order). Rows in pairs.
  */
 export function layerNormBackward(
   dy: usize, xhat: usize, rstd: usize, scale: usize, dx: usize, dscale: usize, dbias: usize, rows: i32, width: i32,
@@ -377,30 +463,9 @@ export function layerNormBackward(
   const invWidth: f32 = 1.0 / <f32>width;
   clearFloats(dscale, width);
   clearFloats(dbias, width);
-  for (let r = 0; r < rows; r++) {
-    const dyr = dy + <usize>r * rowBytes;
-    const hr = xhat + <usize>r * rowBytes;
-    let sg = f32x4.splat(0);
-    let sgx = f32x4.splat(0);
-    for (let d: usize = 0; d < rowBytes; d += 16) {
-      const dyv = v128.load(dyr + d);
-      const xh = v128.load(hr + d);
-      const g = f32x4.mul(dyv, v128.load(scale + d));
-      sg = f32x4.add(sg, g);
-      sgx = f32x4.add(sgx, f32x4.mul(g, xh));
-      v128.store(dscale + d, f32x4.add(v128.load(dscale + d), f32x4.mul(dyv, xh)));
-      v128.store(dbias + d, f32x4.add(v128.load(dbias + d), dyv));
-    }
-    const meanG = f32x4.splat(hsum(sg) * invWidth);
-    const meanGx = f32x4.splat(hsum(sgx) * invWidth);
-    const rs = f32x4.splat(load<f32>(rstd + (<usize>r << 2)));
-    const dxr = dx + <usize>r * rowBytes;
-    for (let d: usize = 0; d < rowBytes; d += 16) {
-      const g = f32x4.mul(v128.load(dyr + d), v128.load(scale + d));
-      const c = f32x4.sub(f32x4.sub(g, meanG), f32x4.mul(v128.load(hr + d), meanGx));
-      v128.store(dxr + d, ftz(f32x4.mul(c, rs)));
-    }
-  }
+  let r = 0;
+  for (; r + 2 <= rows; r += 2) layerNormGradientRows(dy, xhat, rstd, scale, dx, dscale, dbias, r, r + 1, true, rowBytes, invWidth);
+  if (r < rows) layerNormGradientRows(dy, xhat, rstd, scale, dx, dscale, dbias, r, r, false, rowBytes, invWidth);
 }
 
 // ---------------------------------------------------------------------------------------------
