@@ -116,7 +116,7 @@ registerWasmKernel(BLOCK_GRAD, GRAD_INPUTS, (k: LayerKernels, b, inputs, attrs) 
     k.matMulTN(at(L.g), pdy, dw2, rows, m, d);
     k.columnSums(pdy, db2, rows, d);
     k.geluBackward(dg, at(L.f1), df1, rows * m);
-    // fc1, LayerNorm 2, the residual sum into h2 (dy2 and datt reuse the same scratch rows as they die)
+    // fc1, LayerNorm 2 (its dx in datt's scratch, unused until the out projection), the residual sum into h2
     k.transpose(pw1, wt, d, m);
     k.matMul(df1, wt, 0, dy2, rows, m, d);
     k.matMulTN(at(L.y2), df1, dw1, rows, d, m);
@@ -139,7 +139,7 @@ registerWasmKernel(BLOCK_GRAD, GRAD_INPUTS, (k: LayerKernels, b, inputs, attrs) 
       k.copyColumns(dwp + 4 * j * d, d3, dw, d, d, d);
       k.copyColumns(dbp + 4 * j * d, d3, db, d, 1, d);
     });
-    // LayerNorm 1 and the residual sum into the block's input
+    // LayerNorm 1 (its dx in datt's scratch again: attention's gradient has read it) and the residual sum into the block's input
     k.layerNormBackward(dy1, at(L.xhat1), at(L.rstd1), s1, datt, ds1, dn1, rows, d);
     k.sumFloats(dh2, datt, dx, rows * d);
   });
