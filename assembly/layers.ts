@@ -239,10 +239,10 @@ export function attentionForward(
         const vMax = f32x4.splat(top);
         const floor = f32x4.splat(-87.0);
         let vSum = f32x4.splat(0);
-        let j = 0;
-        // Four exps in flight per iteration (V8 runs one chain per iteration nearly serially), summed in j order.
-        for (; j + 16 <= seen4; j += 16) {
-          const at = row + (<usize>j << 2);
+        let jv = 0;
+        // Four exps in flight per iteration (V8 runs one chain per iteration nearly serially), summed in order.
+        for (; jv + 16 <= seen4; jv += 16) {
+          const at = row + (<usize>jv << 2);
           const e0 = exp4(f32x4.pmax(f32x4.sub(v128.load(at), vMax), floor));
           const e1 = exp4(f32x4.pmax(f32x4.sub(v128.load(at, 16), vMax), floor));
           const e2 = exp4(f32x4.pmax(f32x4.sub(v128.load(at, 32), vMax), floor));
@@ -253,9 +253,9 @@ export function attentionForward(
           v128.store(at, e3, 48);
           vSum = f32x4.add(f32x4.add(f32x4.add(f32x4.add(vSum, e0), e1), e2), e3);
         }
-        for (; j < seen4; j += 4) {
-          const e = exp4(f32x4.pmax(f32x4.sub(v128.load(row + (<usize>j << 2)), vMax), floor));
-          v128.store(row + (<usize>j << 2), e);
+        for (; jv < seen4; jv += 4) {
+          const e = exp4(f32x4.pmax(f32x4.sub(v128.load(row + (<usize>jv << 2)), vMax), floor));
+          v128.store(row + (<usize>jv << 2), e);
           vSum = f32x4.add(vSum, e);
         }
         let sum = hsum(vSum);
@@ -682,24 +682,33 @@ export function matMulTN(a: usize, b: usize, c: usize, K: i32, M: i32, N: i32): 
 // ---------------------------------------------------------------------------------------------
 // Copies and sums that tie a transformer block's kernels together (fused.ts's block kernels)
 
-/** out = a + b over n floats, each sum rounded to float32 once (tfjs's Add, exactly). */
-export function sumFloats(a: usize, b: usize, out: usize, n: i32): void {
-  const bytes = <usize>n << 2;
-  let i: usize = 0;
-  for (; i + 16 <= bytes; i += 16) v128.store(out + i, f32x4.add(v128.load(a + i), v128.load(b + i)));
-  for (; i < bytes; i += 4) store<f32>(out + i, load<f32>(a + i) + load<f32>(b + i));
-}
-
 /**
- * out = (a + b) / divisor over n floats, each sum rounded to float32 and then each quotient (tf.add then tf.div,
- * exactly; divisor 1 gives the sums). Averages the gradients of a step's micro-batches (src/train/workers).
+ * out = a + b over n floats, each sum rounded to float32 once, then (with `divide`) each divided by `divisor` and
+ * rounded again: tf.add, and tf.add then tf.div, exactly. `divide` is a constant at each call, so the loop has no branch.
  */
-export function sumFloatsDivided(a: usize, b: usize, out: usize, n: i32, divisor: f32): void {
+// @ts-ignore: decorator
+@inline function sumLoop(a: usize, b: usize, out: usize, n: i32, divide: bool, divisor: f32): void {
   const bytes = <usize>n << 2;
   const d = f32x4.splat(divisor);
   let i: usize = 0;
-  for (; i + 16 <= bytes; i += 16) v128.store(out + i, f32x4.div(f32x4.add(v128.load(a + i), v128.load(b + i)), d));
-  for (; i < bytes; i += 4) store<f32>(out + i, (load<f32>(a + i) + load<f32>(b + i)) / divisor);
+  for (; i + 16 <= bytes; i += 16) {
+    const sum = f32x4.add(v128.load(a + i), v128.load(b + i));
+    v128.store(out + i, divide ? f32x4.div(sum, d) : sum);
+  }
+  for (; i < bytes; i += 4) {
+    const sum = load<f32>(a + i) + load<f32>(b + i);
+    store<f32>(out + i, divide ? sum / divisor : sum);
+  }
+}
+
+/** out = a + b over n floats (tfjs's Add, exactly): a transformer block's residual sums. */
+export function sumFloats(a: usize, b: usize, out: usize, n: i32): void {
+  sumLoop(a, b, out, n, false, 1);
+}
+
+/** out = (a + b) / divisor over n floats (tf.add then tf.div, exactly): the average of a step's micro-batch gradients (src/train/workers). */
+export function sumFloatsDivided(a: usize, b: usize, out: usize, n: i32, divisor: f32): void {
+  sumLoop(a, b, out, n, true, divisor);
 }
 
 /** y[0 … n) = x[0 … n), floats (copyFloats, exported: the regions do not overlap). */
@@ -777,12 +786,7 @@ const CONV_CHUNK = 64;
 /** y[0 … n) += x[0 … n). */
 // @ts-ignore: decorator
 @inline function addFloats(y: usize, x: usize, n: i32): void {
-  let i = 0;
-  for (; i + 4 <= n; i += 4) {
-    const at = <usize>i << 2;
-    v128.store(y + at, f32x4.add(v128.load(y + at), v128.load(x + at)));
-  }
-  for (; i < n; i++) store<f32>(y + (<usize>i << 2), load<f32>(y + (<usize>i << 2)) + load<f32>(x + (<usize>i << 2)));
+  sumLoop(y, x, y, n, false, 1);
 }
 
 

@@ -12,16 +12,25 @@
  * The forward kernel writes y and one `saved` tensor holding what the backward pass reads (blockLayout).
  */
 import * as tf from '../tf.js';
-import { fusedKernel, heapOffsets, registerWasmKernel, runKernel, up4, withScratch, type LayerKernels } from './fused.js';
+import { fusedKernel, heapOffsets, registerWasmKernel, runKernel, up4, withScratch, type LayerKernels, type WasmBackend } from './fused.js';
+import type { TransformerBlock } from './transformer.js';
 
 const BLOCK = 'LionTrainBlock';
 const BLOCK_GRAD = 'LionTrainBlockGrad';
 
 /** The block's parameters in the order the kernels take them (after the input h). */
-export const BLOCK_PARAMETERS = [
+const BLOCK_PARAMETERS = [
   'norm1.scale', 'norm1.bias', 'attn.q.kernel', 'attn.q.bias', 'attn.k.kernel', 'attn.k.bias', 'attn.v.kernel', 'attn.v.bias',
   'attn.out.kernel', 'attn.out.bias', 'norm2.scale', 'norm2.bias', 'mlp.fc1.kernel', 'mlp.fc1.bias', 'mlp.fc2.kernel', 'mlp.fc2.bias',
 ] as const;
+
+/** The parameters the backward kernel reads (after dy and the saved activations). */
+const GRAD_PARAMETERS = ['norm1.scale', 'attn.out.kernel', 'norm2.scale', 'mlp.fc1.kernel', 'mlp.fc2.kernel'] as const;
+
+/** A block's parameter by its name in BLOCK_PARAMETERS (`attn.q.kernel` is block.attn.q.kernel). */
+function parameterOf(block: TransformerBlock, name: string): tf.Tensor {
+  return name.split('.').reduce((node: unknown, key) => (node as Record<string, unknown>)[key], block) as tf.Tensor;
+}
 
 interface BlockAttrs {
   batch: number;
@@ -36,34 +45,31 @@ function sizes(rows: number, d: number, m: number, a: BlockAttrs) {
   return { rows, d, m, d3: 3 * d, hd: d / a.heads, scale: 1 / Math.sqrt(d / a.heads) };
 }
 
-/**
- * Float offsets of the activations in the saved tensor, each rounded up to a multiple of 4 (16-byte aligned
- * vectors): LayerNorm 1's output, x̂ and 1/σ; q|k|v [rows, 3d]; the attention probabilities [batch, heads,
- * tokens, tokens]; attention's output [rows, d]; LayerNorm 2's x̂, 1/σ and output; fc1's output and its GELU
- * [rows, m]; the packed projection kernel [d, 3d].
- */
-function blockLayout(rows: number, d: number, m: number, a: BlockAttrs) {
-  let at = 0;
-  const take = (floats: number) => {
-    const start = at;
-    at += up4(floats);
-    return start;
-  };
-  const layout = {
-    y1: take(rows * d), xhat1: take(rows * d), rstd1: take(rows), qkv: take(rows * 3 * d), probs: take(a.batch * a.heads * a.tokens * a.tokens),
-    att: take(rows * d), xhat2: take(rows * d), rstd2: take(rows), y2: take(rows * d), f1: take(rows * m), g: take(rows * m), wp: take(d * 3 * d),
-  };
-  return { ...layout, total: at };
-}
-
-/** Runs `body` with scratch buffers of the given float counts (one malloc, 16-byte aligned parts). */
-function withBuffers(b: Parameters<typeof withScratch>[0], floats: number[], what: string, body: (at: number[]) => void): void {
+/** Float offsets of consecutive regions of the given sizes, each rounded up to a multiple of 4 (16-byte aligned vectors), and their total. */
+function carve(floats: number[]): { starts: number[]; total: number } {
   const starts: number[] = [];
   let total = 0;
   for (const n of floats) {
     starts.push(total);
     total += up4(n);
   }
+  return { starts, total };
+}
+
+/**
+ * Float offsets of the activations in the saved tensor (carve): LayerNorm 1's output, x̂ and 1/σ; q|k|v [rows,
+ * 3d]; the attention probabilities [batch, heads, tokens, tokens]; attention's output [rows, d]; LayerNorm 2's x̂,
+ * 1/σ and output; fc1's output and its GELU [rows, m]; the packed projection kernel [d, 3d].
+ */
+function blockLayout(rows: number, d: number, m: number, a: BlockAttrs) {
+  const { starts, total } = carve([rows * d, rows * d, rows, rows * 3 * d, a.batch * a.heads * a.tokens * a.tokens, rows * d, rows * d, rows, rows * d, rows * m, rows * m, d * 3 * d]);
+  const [y1, xhat1, rstd1, qkv, probs, att, xhat2, rstd2, y2, f1, g, wp] = starts;
+  return { y1, xhat1, rstd1, qkv, probs, att, xhat2, rstd2, y2, f1, g, wp, total };
+}
+
+/** Runs `body` with scratch buffers of the given float counts (one malloc, carved). */
+function withBuffers(b: WasmBackend, floats: number[], what: string, body: (at: number[]) => void): void {
+  const { starts, total } = carve(floats);
   withScratch(b, total, what, (scratch) => body(starts.map((s) => scratch + 4 * s)));
 }
 
@@ -96,9 +102,7 @@ registerWasmKernel(BLOCK, ['x', ...BLOCK_PARAMETERS], (k: LayerKernels, b, input
   return [y, saved];
 });
 
-const GRAD_INPUTS = ['dy', 'saved', 'norm1.scale', 'attn.out.kernel', 'norm2.scale', 'mlp.fc1.kernel', 'mlp.fc2.kernel'];
-
-registerWasmKernel(BLOCK_GRAD, GRAD_INPUTS, (k: LayerKernels, b, inputs, attrs) => {
+registerWasmKernel(BLOCK_GRAD, ['dy', 'saved', ...GRAD_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => {
   const a = attrs as unknown as BlockAttrs;
   const [dy, , , , , w1] = inputs;
   const { rows, d, m, d3, hd, scale } = sizes(dy.shape[0], dy.shape[1], w1.shape[1], a);
@@ -156,25 +160,23 @@ export function canFuseBlock(width: number, heads: number, mlpWidth: number): bo
 }
 
 /**
- * The block on h [batch·tokens, width] → [batch·tokens, width], `params` in BLOCK_PARAMETERS order (GELU in its
- * sigmoid form, no dropout, LayerNorm ε `epsilon`; with `causal` token i attends to tokens ≤ i only).
- * Gradients for h and all 16 parameters. Check canFuseBlock first.
+ * `block` on h [batch·tokens, width] → [batch·tokens, width] (GELU in its sigmoid form, no dropout, LayerNorm ε
+ * `epsilon`; with `causal` token i attends to tokens ≤ i only). Gradients for h and all 16 parameters. Check
+ * canFuseBlock first.
  */
-export function fusedTransformerBlock(h: tf.Tensor2D, params: tf.Tensor[], shape: { batch: number; tokens: number; heads: number; causal: boolean }, epsilon: number): tf.Tensor2D {
-  if (params.length !== BLOCK_PARAMETERS.length) throw new Error(`fusedTransformerBlock: ${params.length} parameters, expected ${BLOCK_PARAMETERS.length}`);
+export function fusedTransformerBlock(h: tf.Tensor2D, block: TransformerBlock, shape: { batch: number; tokens: number; heads: number; causal: boolean }, epsilon: number): tf.Tensor2D {
   const attrs = { ...shape, epsilon } as unknown as tf.NamedAttrMap;
-  const named = (tensors: tf.Tensor[]): tf.NamedTensorMap => Object.fromEntries(BLOCK_PARAMETERS.map((name, i) => [name, tensors[i]]));
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor2D;
-    const p = args.slice(1, 1 + BLOCK_PARAMETERS.length) as tf.Tensor[];
+    const params = Object.fromEntries(BLOCK_PARAMETERS.map((name, i) => [name, args[1 + i] as tf.Tensor]));
     const save = args[1 + BLOCK_PARAMETERS.length] as tf.GradSaveFunc;
-    const [y, saved] = runKernel(BLOCK, { x, ...named(p) }, attrs);
-    save([saved, p[0], p[8], p[10], p[12], p[14]]);
+    const [y, saved] = runKernel(BLOCK, { x, ...params }, attrs);
+    save([saved, ...GRAD_PARAMETERS.map((name) => params[name])]);
     return {
       value: y,
-      gradFunc: (dy: tf.Tensor, [s, norm1Scale, outKernel, norm2Scale, fc1Kernel, fc2Kernel]: tf.Tensor[]) =>
-        runKernel(BLOCK_GRAD, { dy, saved: s, 'norm1.scale': norm1Scale, 'attn.out.kernel': outKernel, 'norm2.scale': norm2Scale, 'mlp.fc1.kernel': fc1Kernel, 'mlp.fc2.kernel': fc2Kernel }, attrs),
+      gradFunc: (dy: tf.Tensor, [s, ...read]: tf.Tensor[]) =>
+        runKernel(BLOCK_GRAD, { dy, saved: s, ...Object.fromEntries(GRAD_PARAMETERS.map((name, i) => [name, read[i]])) }, attrs),
     };
   });
-  return op(h, ...params) as tf.Tensor2D;
+  return op(h, ...BLOCK_PARAMETERS.map((name) => parameterOf(block, name))) as tf.Tensor2D;
 }

@@ -150,19 +150,22 @@ function shareIdentity(): void {
   });
 }
 
-export type Body = (k: LayerKernels, b: WasmBackend, inputs: tf.TensorInfo[], attrs: tf.NamedAttrMap) => tf.TensorInfo[];
+type Body = (k: LayerKernels, b: WasmBackend, inputs: tf.TensorInfo[], attrs: tf.NamedAttrMap) => tf.TensorInfo[];
 
-/** Registers `name` for wasm: `body` gets the kernels, the backend and the inputs in `order`. */
-export function registerWasmKernel(name: string, order: string[], body: Body): void {
+/**
+ * Registers `name` for wasm: `body` gets the kernels, the backend and the inputs in `order` (the input names, or
+ * a function of the call's attributes giving them, for a kernel of as many inputs as a call has).
+ */
+export function registerWasmKernel(name: string, order: string[] | ((attrs: tf.NamedAttrMap) => string[]), body: Body): void {
   if (tf.getKernel(name, 'wasm') !== undefined) return;
   tf.registerKernel({
     kernelName: name,
     backendName: 'wasm',
-    kernelFunc: ({ inputs, backend, attrs }) => {
-      const infos = order.map((key) => inputs[key] as tf.TensorInfo);
+    kernelFunc: ({ inputs, backend, attrs = {} }) => {
+      const infos = (typeof order === 'function' ? order(attrs) : order).map((key) => inputs[key] as tf.TensorInfo);
       if (infos.some((t) => t.dtype !== 'float32')) throw new Error(`${name}: needs float32 tensors`);
       const b = backend as unknown as WasmBackend;
-      return body(wasmKernels(b), b, infos, attrs as tf.NamedAttrMap);
+      return body(wasmKernels(b), b, infos, attrs);
     },
   });
 }

@@ -5,7 +5,7 @@
  * Activations are 2-D, [batch·tokens, width], so every dense layer is one plain matMul.
  */
 import * as tf from '../tf.js';
-import { BLOCK_PARAMETERS, canFuseBlock, fusedTransformerBlock } from './fused-block.js';
+import { canFuseBlock, fusedTransformerBlock } from './fused-block.js';
 import {
   autodiffReferenceOn,
   dense,
@@ -52,14 +52,6 @@ export interface BlockSettings {
   options: ForwardOptions;
 }
 
-/** The block's parameters in fused-block.ts's order. */
-function blockParameterList(block: TransformerBlock): tf.Tensor[] {
-  const { norm1, attn, norm2, mlp } = block;
-  const list = [norm1.scale, norm1.bias, attn.q.kernel, attn.q.bias, attn.k.kernel, attn.k.bias, attn.v.kernel, attn.v.bias, attn.out.kernel, attn.out.bias, norm2.scale, norm2.bias, mlp.fc1.kernel, mlp.fc1.bias, mlp.fc2.kernel, mlp.fc2.bias];
-  if (list.length !== BLOCK_PARAMETERS.length) throw new Error('transformer block parameters out of step with fused-block.ts');
-  return list;
-}
-
 /**
  * One block applied to h [batch·tokens, width]; `site` names its dropout sites (`blocks.0`). On wasm, with no
  * dropout drawn, GELU in its sigmoid form and no mask but the causal one, the whole block is one kernel each way
@@ -70,7 +62,7 @@ export function transformerBlock(h: tf.Tensor2D, block: TransformerBlock, site: 
   const noDropout = s.dropout === 0 || !s.options.training;
   if (noDropout && s.gelu === 'sigmoid' && (mask === undefined || causal === true) && !autodiffReferenceOn() && canFuseBlock(h.shape[1], heads, block.mlp.fc1.bias.size)) {
     const shape = { batch: s.shape.batch, tokens: s.shape.tokens, heads, causal: mask !== undefined };
-    return fusedTransformerBlock(h, blockParameterList(block), shape, LAYER_NORM_EPSILON);
+    return fusedTransformerBlock(h, block, shape, LAYER_NORM_EPSILON);
   }
   const a = selfAttention(layerNorm(h, block.norm1), block.attn, s.shape); // [b·t, d]
   const afterAttention = tf.add(h, dropout(a, s.dropout, s.options, `${site}.attn`)) as tf.Tensor2D;

@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs';
 import '@tensorflow/tfjs-backend-wasm';
 import { afterEach, describe, expect, it } from 'vitest';
-import { flatKernelsRun, packFlat, sumDivided, unpackFlat } from '../../src/train/workers/flat-wasm.js';
+import { layerKernelsRun } from '../../src/models/fused.js';
+import { packFlat, sumDivided, unpackFlat } from '../../src/train/workers/flat-wasm.js';
 import { readFlat, sharedFloats, writeFlat, type ParamLayout } from '../../src/train/workers/layout.js';
 import { fixedValues, useBackend } from '../models/helpers.js';
 
@@ -31,9 +32,9 @@ afterEach(() => tf.disposeVariables());
 describe('flat copies and averages as wasm kernels (the two-thread step)', () => {
   it('run on wasm only', async () => {
     await useBackend('wasm');
-    expect(flatKernelsRun()).toBe(true);
+    expect(layerKernelsRun()).toBe(true);
     await useBackend('cpu');
-    expect(flatKernelsRun()).toBe(false);
+    expect(layerKernelsRun()).toBe(false);
   });
 
   it('pack and unpack are exact copies, in the layout order; writeFlat and readFlat give what they give on cpu', async () => {

@@ -5,7 +5,8 @@
  */
 import * as tf from '../../tf.js';
 import type { Model } from '../../models/model.js';
-import { flatKernelsRun, unpackFlat } from './flat-wasm.js';
+import { layerKernelsRun } from '../../models/fused.js';
+import { unpackFlat } from './flat-wasm.js';
 
 export interface ParamLayout {
   /** Parameter names in the model's order (`blocks.0.attn.q.kernel`, …). */
@@ -64,7 +65,7 @@ export function writeFlat(tensors: ReadonlyMap<string, tf.Tensor> | tf.NamedTens
 
 /** New tensors by parameter name from a flat slot (copied out of shared memory; on wasm once, then cut by one kernel). */
 export function readFlat(layout: ParamLayout, slot: Float32Array): tf.NamedTensorMap {
-  if (flatKernelsRun()) {
+  if (layerKernelsRun()) {
     // tfjs-backend-wasm copies the values onto its heap as it makes the tensor: the shared slot is not kept.
     const flat = tf.tensor1d(slot, 'float32');
     const out = unpackFlat(flat, layout);

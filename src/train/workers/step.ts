@@ -15,7 +15,8 @@
 import * as tf from '../../tf.js';
 import type { Batch } from '../../data/dataset.js';
 import { addMicroBatch, applySums, dropoutSeedFor, microBatchGradients, readStepResult, splitBatch, type MicroGradients, type StepResult, type StepSettings } from '../step.js';
-import { flatKernelsRun, packFlat, sumDivided, unpackFlat } from './flat-wasm.js';
+import { layerKernelsRun } from '../../models/fused.js';
+import { packFlat, sumDivided, unpackFlat } from './flat-wasm.js';
 import { readFlat, writeFlat, type ParamLayout } from './layout.js';
 import type { WorkerPool, WorkerShare } from './pool.js';
 
@@ -77,7 +78,7 @@ export async function trainStepWithWorkers(
  * tensors (flat-wasm.ts); elsewhere one JavaScript pass per slot over flat arrays. Call inside tf.tidy.
  */
 function averageGradients(local: tf.NamedTensorMap, slots: Float32Array[], count: number, layout: ParamLayout): tf.NamedTensorMap {
-  if (flatKernelsRun()) {
+  if (layerKernelsRun()) {
     let sums = packFlat((name) => local[name], layout);
     slots.forEach((slot, i) => (sums = sumDivided(sums, tf.tensor1d(slot, 'float32'), i === slots.length - 1 ? count : 1)));
     return unpackFlat(sums, layout);
