@@ -12,7 +12,7 @@
  * The forward kernel writes y and one `saved` tensor holding what the backward pass reads (blockLayout).
  */
 import * as tf from '../tf.js';
-import { fusedKernel, heapOffsets, registerWasmKernel, runKernel, up4, withScratch, type LayerKernels, type WasmBackend } from './fused.js';
+import { BLOCK_CALLS, fusedKernel, heapOffsets, registerWasmKernel, runKernel, up4, withScratch, type LayerKernels, type WasmBackend } from './fused.js';
 import type { TransformerBlock } from './transformer.js';
 
 const BLOCK = 'LionTrainBlock';
@@ -155,8 +155,7 @@ registerWasmKernel(BLOCK_GRAD, ['dy', 'saved', ...GRAD_PARAMETERS], (k: LayerKer
  * block kind and every kernel it calls switched on (on wasm), and the widths multiples of 4.
  */
 export function canFuseBlock(width: number, heads: number, mlpWidth: number): boolean {
-  const kinds = ['block', 'attention', 'layerNorm', 'gelu', 'matMul', 'matMulTN', 'columnSums'] as const;
-  return width % heads === 0 && (width / heads) % 4 === 0 && width % 4 === 0 && mlpWidth % 4 === 0 && kinds.every((kind) => fusedKernel(kind));
+  return width % heads === 0 && (width / heads) % 4 === 0 && width % 4 === 0 && mlpWidth % 4 === 0 && ['block' as const, ...BLOCK_CALLS].every((kind) => fusedKernel(kind));
 }
 
 /**

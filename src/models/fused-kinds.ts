@@ -21,6 +21,9 @@ export type FusedKind = 'attention' | 'layerNorm' | 'gelu' | 'matMul' | 'matMulT
 
 export const FUSED_KINDS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMul', 'matMulTN', 'columnSums', 'block', 'conv', 'maxPool', 'sharedIdentity', 'fma'];
 
+/** The kinds whose kernels `block` calls: it runs only with all of them switched on. */
+export const BLOCK_CALLS: readonly FusedKind[] = ['attention', 'layerNorm', 'gelu', 'matMul', 'matMulTN', 'columnSums'];
+
 /** The environment variable that picks the fused kinds for a process and its worker threads. */
 export const FUSED_ENV = 'LION_TRAIN_FUSED';
 

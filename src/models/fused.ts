@@ -29,7 +29,7 @@ import { FUSED_KINDS, fusedKindsFromEnvironment, type FusedKind } from './fused-
 import { LAYERS_WASM_BASE64 } from './layers-wasm.generated.js';
 import type { ConvGeometry } from './conv.js';
 
-export { FUSED_ENV, FUSED_KINDS, fusedKindsFromEnvironment, parseFusedKinds, type FusedKind } from './fused-kinds.js';
+export { BLOCK_CALLS, FUSED_ENV, FUSED_KINDS, fusedKindsFromEnvironment, parseFusedKinds, type FusedKind } from './fused-kinds.js';
 
 /** The exports of assembly/layers.ts; addresses are byte offsets into the backend's heap. */
 export interface LayerKernels {

@@ -21,7 +21,8 @@ beforeAll(async () => {
 });
 afterAll(async () => {
   for (const w of workers) if (w.exitCode === null) w.kill('SIGKILL');
-  await redis.dispose();
+  // When beforeAll could not start redis-server, its error is the one to report, not a TypeError here.
+  if (redis !== undefined) await redis.dispose();
   temps.forEach((t) => t.cleanup());
 });
 
