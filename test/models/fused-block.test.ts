@@ -109,9 +109,9 @@ describe('where the block kernel does not run', () => {
     expect((await kernels(settingsOf(c))).has('LionTrainBlock')).toBe(true);
     expect((await kernels(settingsOf(c, { dropout: 0.1 }))).has('LionTrainBlock')).toBe(false);
     expect((await kernels(settingsOf(c, { gelu: 'tanh' }))).has('LionTrainBlock')).toBe(false);
-    // Dropout is drawn only while training: evaluation runs the block kernel.
+    // Dropout is drawn only while training: evaluation runs the block's inference kernel.
     const evaluation = await tf.profile(() => void tf.tidy(() => transformerBlock(fixedTensor([c.batch * c.tokens, c.width]) as tf.Tensor2D, block, 'b', settingsOf(c, { dropout: 0.1, options: { training: false } }))));
-    expect(evaluation.kernels.some((k) => k.name === 'LionTrainBlock')).toBe(true);
+    expect(evaluation.kernels.map((k) => k.name)).toEqual(['LionTrainBlockInference']);
     for (const kind of ['gelu', 'attention', 'matMulTN'] as const) {
       setFusedKernels({ [kind]: false });
       expect(canFuseBlock(c.width, c.heads, c.mlpWidth), kind).toBe(false);
@@ -124,5 +124,29 @@ describe('where the block kernel does not run', () => {
     store.dispose();
     await useBackend('cpu');
     expect(canFuseBlock(c.width, c.heads, c.mlpWidth)).toBe(false);
+  });
+});
+
+describe('the block kernel without a gradient to record (evaluation)', () => {
+  const INFERENCE_CASES: Case[] = [
+    { batch: 70, tokens: 16, heads: 4, width: 64, mlpWidth: 128, causal: false }, // three parts of 32, 32 and 6 examples
+    { batch: 23, tokens: 49, heads: 2, width: 16, mlpWidth: 24, causal: false }, // 10 examples a part, rows odd
+    { batch: 5, tokens: 130, heads: 2, width: 8, mlpWidth: 12, causal: true }, // 3 examples a part
+    { batch: 3, tokens: 600, heads: 1, width: 4, mlpWidth: 4, causal: true }, // more tokens than a part's rows: one example a part
+  ];
+
+  it.each(INFERENCE_CASES)('gives the training forward pass\'s value bit for bit, with no activations kept for a backward pass: %o', async (c) => {
+    await useBackend('wasm');
+    const { store, block } = blockOf(c, 11);
+    const training = gradsOf(c, store, block, settingsOf(c)).value;
+    const h = tf.mul(fixedTensor([c.batch * c.tokens, c.width], 21), 1.5) as tf.Tensor2D;
+    const evaluation = settingsOf(c, { options: { training: false } });
+    const profile = await tf.profile(() => void tf.tidy(() => transformerBlock(h, block, 'b', evaluation)));
+    expect(profile.kernels.map((k) => k.name)).toEqual(['LionTrainBlockInference']);
+    expect(profile.newBytes).toBe(4 * h.size); // y [rows, width] only: the training kernel's `saved` is never made
+    const value = tf.tidy(() => transformerBlock(h, block, 'b', evaluation).dataSync());
+    expect(value).toEqual(training);
+    h.dispose();
+    store.dispose();
   });
 });
