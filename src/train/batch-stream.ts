@@ -2,11 +2,26 @@
  * The training batches of a run, step by step: the sampler's next indices gathered and augmented (seeded by
  * the step), so a step's batch is the same whenever it is made.
  */
-import type { Batch } from '../data/dataset.js';
+import type { Batch, Dataset } from '../data/dataset.js';
 import type { Cursor, EpochSampler } from '../data/sampler.js';
+import { Rng } from '../random.js';
 
 /** Makes the batch of `step` from its example indices (gather, then augment). */
 export type MakeBatch = (indices: Int32Array, step: number) => Batch;
+
+/** The random stream that augments the batch of `step` in a run with train.seed `seed`. */
+export function augmentStream(seed: number, step: number): Rng {
+  return Rng.derive(seed, 'augment', step);
+}
+
+/** A run's MakeBatch: the training split's examples gathered, then augmented (where the data asks for it) by augmentStream. */
+export function trainingBatches(dataset: Dataset, seed: number): MakeBatch {
+  return (indices, step) => {
+    const batch = dataset.train.gather(indices);
+    dataset.augment?.(batch, augmentStream(seed, step));
+    return batch;
+  };
+}
 
 /**
  * `take(step)` gives the batch of each step in turn. `prepare(step)` makes the next step's batch ahead of

@@ -15,9 +15,8 @@
  */
 import * as tf from '../tf.js';
 import { EpochSampler, type Cursor } from '../data/sampler.js';
-import { BatchStream, type MakeBatch } from './batch-stream.js';
+import { BatchStream, trainingBatches } from './batch-stream.js';
 import { scheduledLearningRate } from '../optim/factory.js';
-import { Rng } from '../random.js';
 import { JsonlLog } from '../telemetry/jsonl.js';
 import type { Progress } from '../telemetry/progress.js';
 import { summaryTotals, writeSummary, type RunStatus, type RunSummary, type SplitMetrics } from '../telemetry/summary.js';
@@ -136,11 +135,7 @@ export async function runLoop(plan: Plan, options: LoopOptions): Promise<RunSumm
   // A resumed run drops what was logged after its checkpoint (or everything, resuming without one).
   metrics.truncateAfter(state.step);
   compute.truncateAfter(state.step);
-  const makeBatch: MakeBatch = (indices, step) => {
-    const batch = dataset.train.gather(indices);
-    dataset.augment?.(batch, Rng.derive(train.seed, 'augment', step));
-    return batch;
-  };
+  const makeBatch = trainingBatches(dataset, train.seed);
   const batchesFrom = (cursor: Cursor) => new BatchStream(new EpochSampler(dataset.train.size, train.batchSize, train.seed, cursor), makeBatch);
   let batches = batchesFrom(state.cursor);
   /** Steps taken whose results are not read yet, in order (see readPending). */

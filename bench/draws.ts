@@ -1,0 +1,76 @@
+/**
+ * What a lion-train run of an image config draws, written out so that bench/torch_vit.py can train on exactly
+ * the same draws (`--replay DIR`): is a difference in accuracy the arithmetic, or the random numbers?
+ *
+ *   node --import tsx bench/draws.ts configs/vit.yaml --seed 2 --out /tmp/draws-2
+ *
+ * Writes into DIR:
+ *   params.json   the initial parameters, { name: { shape, values } } (lion-train's names and layouts: a dense
+ *                 kernel is [in, out])
+ *   indices.i32   each step's example indices into the training split, int32 [steps, batchSize]
+ *   shifts.i8     each image's shift (dy, dx): int8 [steps, batchSize, 2], image[r, c] = source[r + dy, c + dx]
+ * The draws are the run's own: the plan's model (buildPlan), the run's sampler (EpochSampler) and each step's
+ * augmentation stream (augmentStream), its integer draws recorded as the augmentation makes them (per image a
+ * row shift, then a column shift: src/data/augment.ts).
+ * Exits 2 with one line when the config's data is not images shifted by cropPadding without flips.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { loadConfig } from '../src/config/index.js';
+import { EpochSampler } from '../src/data/sampler.js';
+import { augmentStream } from '../src/train/batch-stream.js';
+import { buildPlan } from '../src/train/plan.js';
+import type { Rng } from '../src/random.js';
+
+function option(name: string): string | undefined {
+  const at = process.argv.indexOf(`--${name}`);
+  return at < 0 ? undefined : process.argv[at + 1];
+}
+
+function fail(message: string): never {
+  console.error(`bench/draws.ts: ${message}`);
+  process.exit(2);
+}
+
+const file = process.argv[2];
+const out = option('out');
+if (!file || file.startsWith('--') || !out) fail('usage: node --import tsx bench/draws.ts CONFIG.yaml [--seed S] --out DIR');
+const { config } = loadConfig(file);
+const seed = option('seed') === undefined ? config.train.seed : Number(option('seed'));
+if (!Number.isInteger(seed) || seed < 0) fail(`--seed: expected a non-negative integer, got '${option('seed')}'`);
+const augment = 'augment' in config.data ? (config.data.augment as { cropPadding: number; flipHorizontal: boolean }) : undefined;
+if (!augment || augment.cropPadding <= 0 || augment.flipHorizontal) fail(`${file}: data.augment must shift (cropPadding) without flips for the replay`);
+
+const plan = await buildPlan({ ...config, train: { ...config.train, seed, backend: 'cpu' } });
+const { dataset, model, totalSteps } = plan;
+const batchSize = config.train.batchSize;
+
+const params: Record<string, { shape: number[]; values: number[] }> = {};
+for (const [name, variable] of model.params) params[name] = { shape: variable.shape, values: Array.from(variable.dataSync()) };
+
+const sampler = new EpochSampler(dataset.train.size, batchSize, seed);
+const indices = new Int32Array(totalSteps * batchSize);
+const shifts = new Int8Array(totalSteps * batchSize * 2);
+const pad = augment.cropPadding;
+for (let step = 0; step < totalSteps; step++) {
+  const picked = sampler.next();
+  indices.set(picked, step * batchSize);
+  const stream = augmentStream(seed, step);
+  const draws: number[] = [];
+  const recording = {
+    int: (n: number) => {
+      const draw = stream.int(n);
+      draws.push(draw);
+      return draw;
+    },
+    next: () => stream.next(),
+  } as unknown as Rng;
+  dataset.augment?.(dataset.train.gather(picked), recording);
+  if (pad > 0 && draws.length !== 2 * batchSize) fail(`expected 2 draws per image, got ${draws.length} for ${batchSize} images`);
+  draws.forEach((d, i) => (shifts[step * batchSize * 2 + i] = d - pad));
+}
+mkdirSync(out, { recursive: true });
+writeFileSync(join(out, 'params.json'), JSON.stringify(params));
+writeFileSync(join(out, 'indices.i32'), Buffer.from(indices.buffer));
+writeFileSync(join(out, 'shifts.i8'), Buffer.from(shifts.buffer));
+console.log(`${out}: ${model.params.size} parameters, ${totalSteps} steps of ${batchSize} (seed ${seed})`);
