@@ -12,11 +12,13 @@
  * The draws are the run's own: the plan's model (buildPlan), the run's sampler (EpochSampler) and each step's
  * augmentation stream (augmentStream), its integer draws recorded as the augmentation makes them (per image a
  * row shift, then a column shift: src/data/augment.ts).
- * Exits 2 with one line when the config's data is not images shifted by cropPadding without flips.
+ * Exits 2 with one line when the config is bad or its data is not images shifted by cropPadding without flips.
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadConfig } from '../src/config/index.js';
+import { ConfigError } from '../src/config/problems.js';
+import { UserError } from '../src/errors.js';
 import { EpochSampler } from '../src/data/sampler.js';
 import { augmentStream } from '../src/train/batch-stream.js';
 import { buildPlan } from '../src/train/plan.js';
@@ -32,45 +34,56 @@ function fail(message: string): never {
   process.exit(2);
 }
 
-const file = process.argv[2];
-const out = option('out');
-if (!file || file.startsWith('--') || !out) fail('usage: node --import tsx bench/draws.ts CONFIG.yaml [--seed S] --out DIR');
-const { config } = loadConfig(file);
-const seed = option('seed') === undefined ? config.train.seed : Number(option('seed'));
-if (!Number.isInteger(seed) || seed < 0) fail(`--seed: expected a non-negative integer, got '${option('seed')}'`);
-const augment = 'augment' in config.data ? (config.data.augment as { cropPadding: number; flipHorizontal: boolean }) : undefined;
-if (!augment || augment.cropPadding <= 0 || augment.flipHorizontal) fail(`${file}: data.augment must shift (cropPadding) without flips for the replay`);
+/** Writes the draws of the run `argv` names. @throws ConfigError or UserError on a bad config or option. */
+async function main(): Promise<void> {
+  const file = process.argv[2];
+  const out = option('out');
+  if (!file || file.startsWith('--') || !out) fail('usage: node --import tsx bench/draws.ts CONFIG.yaml [--seed S] --out DIR');
+  const { config } = loadConfig(file);
+  const seed = option('seed') === undefined ? config.train.seed : Number(option('seed'));
+  if (!Number.isInteger(seed) || seed < 0) fail(`--seed: expected a non-negative integer, got '${option('seed')}'`);
+  const augment = 'augment' in config.data ? (config.data.augment as { cropPadding: number; flipHorizontal: boolean }) : undefined;
+  if (!augment || augment.cropPadding <= 0 || augment.flipHorizontal) fail(`${file}: data.augment must shift (cropPadding) without flips for the replay`);
 
-const plan = await buildPlan({ ...config, train: { ...config.train, seed, backend: 'cpu' } });
-const { dataset, model, totalSteps } = plan;
-const batchSize = config.train.batchSize;
+  const plan = await buildPlan({ ...config, train: { ...config.train, seed, backend: 'cpu' } });
+  const { dataset, model, totalSteps } = plan;
+  const batchSize = config.train.batchSize;
 
-const params: Record<string, { shape: number[]; values: number[] }> = {};
-for (const [name, variable] of model.params) params[name] = { shape: variable.shape, values: Array.from(variable.dataSync()) };
+  const params: Record<string, { shape: number[]; values: number[] }> = {};
+  for (const [name, variable] of model.params) params[name] = { shape: variable.shape, values: Array.from(variable.dataSync()) };
 
-const sampler = new EpochSampler(dataset.train.size, batchSize, seed);
-const indices = new Int32Array(totalSteps * batchSize);
-const shifts = new Int8Array(totalSteps * batchSize * 2);
-const pad = augment.cropPadding;
-for (let step = 0; step < totalSteps; step++) {
-  const picked = sampler.next();
-  indices.set(picked, step * batchSize);
-  const stream = augmentStream(seed, step);
-  const draws: number[] = [];
-  const recording = {
-    int: (n: number) => {
-      const draw = stream.int(n);
-      draws.push(draw);
-      return draw;
-    },
-    next: () => stream.next(),
-  } as unknown as Rng;
-  dataset.augment?.(dataset.train.gather(picked), recording);
-  if (pad > 0 && draws.length !== 2 * batchSize) fail(`expected 2 draws per image, got ${draws.length} for ${batchSize} images`);
-  draws.forEach((d, i) => (shifts[step * batchSize * 2 + i] = d - pad));
+  const sampler = new EpochSampler(dataset.train.size, batchSize, seed);
+  const indices = new Int32Array(totalSteps * batchSize);
+  const shifts = new Int8Array(totalSteps * batchSize * 2);
+  const pad = augment.cropPadding;
+  for (let step = 0; step < totalSteps; step++) {
+    const picked = sampler.next();
+    indices.set(picked, step * batchSize);
+    const stream = augmentStream(seed, step);
+    const draws: number[] = [];
+    const recording = {
+      int: (n: number) => {
+        const draw = stream.int(n);
+        draws.push(draw);
+        return draw;
+      },
+      next: () => stream.next(),
+    } as unknown as Rng;
+    dataset.augment?.(dataset.train.gather(picked), recording);
+    if (pad > 0 && draws.length !== 2 * batchSize) fail(`expected 2 draws per image, got ${draws.length} for ${batchSize} images`);
+    draws.forEach((d, i) => (shifts[step * batchSize * 2 + i] = d - pad));
+  }
+  mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'params.json'), JSON.stringify(params));
+  writeFileSync(join(out, 'indices.i32'), Buffer.from(indices.buffer));
+  writeFileSync(join(out, 'shifts.i8'), Buffer.from(shifts.buffer));
+  console.log(`${out}: ${model.params.size} parameters, ${totalSteps} steps of ${batchSize} (seed ${seed})`);
 }
-mkdirSync(out, { recursive: true });
-writeFileSync(join(out, 'params.json'), JSON.stringify(params));
-writeFileSync(join(out, 'indices.i32'), Buffer.from(indices.buffer));
-writeFileSync(join(out, 'shifts.i8'), Buffer.from(shifts.buffer));
-console.log(`${out}: ${model.params.size} parameters, ${totalSteps} steps of ${batchSize} (seed ${seed})`);
+
+try {
+  await main();
+} catch (error) {
+  // A bad config (its problems, one per line, each with file, line and column) or option: no stack trace.
+  if (error instanceof ConfigError || error instanceof UserError) fail(error.message);
+  throw error;
+}

@@ -147,6 +147,9 @@ class ReplayedDraws:
     [steps, BATCH, 2]."""
 
     def __init__(self, folder):
+        missing = [n for n in ("params.json", "indices.i32", "shifts.i8") if not os.path.isfile(os.path.join(folder, n))]
+        if missing:
+            raise SystemExit(f"--replay: {folder} has no {', '.join(missing)} (write them with: node --import tsx bench/draws.ts CONFIG --out {folder})")
         with open(os.path.join(folder, "params.json")) as f:
             self.params = json.load(f)
         read = lambda name, dtype: torch.frombuffer(bytearray(open(os.path.join(folder, name), "rb").read()), dtype=dtype).long()

@@ -80,7 +80,7 @@ describe('bench/draws.ts', () => {
     expect(shifts.some((s) => s !== 0)).toBe(true);
   });
 
-  it('refuses flips, no augmentation and a bad seed: one line, exit 2', () => {
+  it('refuses flips, no augmentation, a bad seed, a missing or invalid config: one line, exit 2', () => {
     const flips = configFile('flips.yaml', '{ cropPadding: 2, flipHorizontal: true }');
     const none = configFile('none.yaml', '{ cropPadding: 0 }');
     for (const [args, message] of [
@@ -88,6 +88,8 @@ describe('bench/draws.ts', () => {
       [[none, '--out', join(dir.path, 'x')], `bench/draws.ts: ${none}: data.augment must shift (cropPadding) without flips for the replay`],
       [[flips, '--seed', '-1', '--out', join(dir.path, 'x')], "bench/draws.ts: --seed: expected a non-negative integer, got '-1'"],
       [[flips], 'bench/draws.ts: usage: node --import tsx bench/draws.ts CONFIG.yaml [--seed S] --out DIR'],
+      [[join(dir.path, 'missing.yaml'), '--out', join(dir.path, 'x')], `bench/draws.ts: ${join(dir.path, 'missing.yaml')}: file not found`],
+      [[configFile('bad.yaml', '{ cropPadding: -1 }'), '--out', join(dir.path, 'x')], `bench/draws.ts: ${join(dir.path, 'bad.yaml')}:8:27 data.augment.cropPadding: must be >= 0`],
     ] as const) {
       const run = draws([...args]);
       expect(run.status).toBe(2);
