@@ -5,6 +5,7 @@
  *   node --import tsx bench/draws.ts configs/vit.yaml --seed 2 --out /tmp/draws-2
  *
  * Writes into DIR:
+ *   run.json      the config file, seed, steps, batch size and cropPadding the draws are of
  *   params.json   the initial parameters, { name: { shape, values } } (lion-train's names and layouts: a dense
  *                 kernel is [in, out])
  *   indices.i32   each step's example indices into the training split, int32 [steps, batchSize]
@@ -24,9 +25,13 @@ import { augmentStream } from '../src/train/batch-stream.js';
 import { buildPlan } from '../src/train/plan.js';
 import type { Rng } from '../src/random.js';
 
+/** The value after `--name`, or undefined when the option is absent. */
 function option(name: string): string | undefined {
   const at = process.argv.indexOf(`--${name}`);
-  return at < 0 ? undefined : process.argv[at + 1];
+  if (at < 0) return undefined;
+  const value = process.argv[at + 1];
+  if (value === undefined || value === '' || value.startsWith('--')) fail(`--${name}: expected a value after it`);
+  return value;
 }
 
 function fail(message: string): never {
@@ -40,8 +45,9 @@ async function main(): Promise<void> {
   const out = option('out');
   if (!file || file.startsWith('--') || !out) fail('usage: node --import tsx bench/draws.ts CONFIG.yaml [--seed S] --out DIR');
   const { config } = loadConfig(file);
-  const seed = option('seed') === undefined ? config.train.seed : Number(option('seed'));
-  if (!Number.isInteger(seed) || seed < 0) fail(`--seed: expected a non-negative integer, got '${option('seed')}'`);
+  const seedOption = option('seed');
+  if (seedOption !== undefined && !/^\d+$/.test(seedOption)) fail(`--seed: expected a non-negative integer, got '${seedOption}'`);
+  const seed = seedOption === undefined ? config.train.seed : Number(seedOption);
   const augment = 'augment' in config.data ? (config.data.augment as { cropPadding: number; flipHorizontal: boolean }) : undefined;
   if (!augment || augment.cropPadding <= 0 || augment.flipHorizontal) fail(`${file}: data.augment must shift (cropPadding) without flips for the replay`);
 
@@ -74,6 +80,7 @@ async function main(): Promise<void> {
     draws.forEach((d, i) => (shifts[step * batchSize * 2 + i] = d - pad));
   }
   mkdirSync(out, { recursive: true });
+  writeFileSync(join(out, 'run.json'), JSON.stringify({ config: file, seed, steps: totalSteps, batchSize, cropPadding: pad }));
   writeFileSync(join(out, 'params.json'), JSON.stringify(params));
   writeFileSync(join(out, 'indices.i32'), Buffer.from(indices.buffer));
   writeFileSync(join(out, 'shifts.i8'), Buffer.from(shifts.buffer));

@@ -142,19 +142,35 @@ class OwnDraws:
         return self.order[at * BATCH:(at + 1) * BATCH], torch.randint(0, 2 * PAD + 1, (BATCH, 2), generator=self.generator)
 
 
+def fail(message):
+    """A bad option or replay folder: one line on stderr, exit 2 (no traceback)."""
+    print(f"bench/torch_vit.py: {message}", file=sys.stderr)
+    sys.exit(2)
+
+
 class ReplayedDraws:
-    """A lion-train run's draws from bench/draws.ts's folder: params.json, indices.i32 [steps, BATCH], shifts.i8
-    [steps, BATCH, 2]."""
+    """A lion-train run's draws from bench/draws.ts's folder: run.json (its batch size, shift and steps),
+    params.json, indices.i32 [steps, BATCH], shifts.i8 [steps, BATCH, 2]. Only a run of this twin's recipe
+    (configs/vit.yaml's model, batch and shifts) can be replayed."""
+
+    FILES = ("run.json", "params.json", "indices.i32", "shifts.i8")
 
     def __init__(self, folder):
-        missing = [n for n in ("params.json", "indices.i32", "shifts.i8") if not os.path.isfile(os.path.join(folder, n))]
+        missing = [n for n in self.FILES if not os.path.isfile(os.path.join(folder, n))]
         if missing:
-            raise SystemExit(f"--replay: {folder} has no {', '.join(missing)} (write them with: node --import tsx bench/draws.ts CONFIG --out {folder})")
+            fail(f"--replay: {folder} has no {', '.join(missing)} (write them with: node --import tsx bench/draws.ts configs/vit.yaml --out {folder})")
+        with open(os.path.join(folder, "run.json")) as f:
+            run = json.load(f)
+        if run["batchSize"] != BATCH or run["cropPadding"] != PAD:
+            fail(f"--replay: {folder} holds the draws of {run['config']} (batch {run['batchSize']}, shifts of up to {run['cropPadding']}); "
+                 f"this twin replays configs/vit.yaml's recipe (batch {BATCH}, shifts of up to {PAD})")
         with open(os.path.join(folder, "params.json")) as f:
             self.params = json.load(f)
         read = lambda name, dtype: torch.frombuffer(bytearray(open(os.path.join(folder, name), "rb").read()), dtype=dtype).long()
-        self.indices = read("indices.i32", torch.int32).reshape(-1, BATCH)
-        self.shifts = read("shifts.i8", torch.int8).reshape(-1, BATCH, 2)
+        self.indices, self.shifts = read("indices.i32", torch.int32), read("shifts.i8", torch.int8)
+        if len(self.indices) != run["steps"] * BATCH or len(self.shifts) != 2 * len(self.indices):
+            fail(f"--replay: {folder}'s indices.i32 or shifts.i8 is not the {run['steps']} steps run.json says (written again?)")
+        self.indices, self.shifts = self.indices.reshape(-1, BATCH), self.shifts.reshape(-1, BATCH, 2)
 
     def init(self, model):
         """Copies the parameters in by name: lion-train's `blocks.0.attn.q.kernel` [in, out] is `blocks.0.q.weight` [out, in]."""
@@ -162,12 +178,18 @@ class ReplayedDraws:
             name = name.replace(".attn.", ".").replace(".mlp.", ".").replace(".kernel", ".weight").replace(".scale", ".weight")
             return "pos" if name == "posEmbedding" else name
         mine = dict(model.named_parameters())
-        if sorted(map(ours, self.params)) != sorted(mine):
-            raise SystemExit(f"--replay: the parameters differ from this model's: {sorted(map(ours, self.params))} against {sorted(mine)}")
+        theirs = {ours(name): name for name in self.params}
+        for name in sorted(set(theirs) ^ set(mine)):
+            fail(f"--replay: parameter {name} is only in {'the draws' if name in theirs else 'this model'}")
+        values = {}
+        for name, p in self.params.items():
+            value = torch.tensor(p["values"], dtype=torch.float32).reshape(p["shape"])
+            values[ours(name)] = value.t() if name.endswith(".kernel") else value
+            if values[ours(name)].numel() != mine[ours(name)].numel():
+                fail(f"--replay: parameter {name} is {list(p['shape'])} in the draws, {list(mine[ours(name)].shape)} here")
         with torch.no_grad():
-            for name, p in self.params.items():
-                value = torch.tensor(p["values"], dtype=torch.float32).reshape(p["shape"])
-                mine[ours(name)].copy_((value.t() if name.endswith(".kernel") else value).reshape(mine[ours(name)].shape))
+            for name, value in values.items():
+                mine[name].copy_(value.reshape(mine[name].shape))
 
     def batch(self, step):
         return self.indices[step], self.shifts[step] + PAD
@@ -206,7 +228,7 @@ def main():
 
     steps = args.probe + 5 if args.probe else args.steps
     if args.replay and steps > len(draws.indices):
-        raise SystemExit(f"--replay: {args.replay} has the draws of {len(draws.indices)} steps, not {steps}")
+        fail(f"--replay: {args.replay} has the draws of {len(draws.indices)} steps, not {steps}")
     start = time.perf_counter()
     timed_from = None
     for step in range(steps):

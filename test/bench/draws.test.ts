@@ -45,6 +45,7 @@ describe('bench/draws.ts', () => {
     const run = draws([file, '--seed', '3', '--out', out]);
     expect(run.status, run.stderr).toBe(0);
     expect(run.stdout).toContain('9 steps of 6 (seed 3)');
+    expect(JSON.parse(readFileSync(join(out, 'run.json'), 'utf8'))).toEqual({ config: file, seed: 3, steps: 9, batchSize: 6, cropPadding: 2 });
 
     const { config } = loadConfig(file);
     const plan = await buildPlan({ ...config, train: { ...config.train, seed: 3 } });
@@ -88,6 +89,9 @@ describe('bench/draws.ts', () => {
       [[none, '--out', join(dir.path, 'x')], `bench/draws.ts: ${none}: data.augment must shift (cropPadding) without flips for the replay`],
       [[flips, '--seed', '-1', '--out', join(dir.path, 'x')], "bench/draws.ts: --seed: expected a non-negative integer, got '-1'"],
       [[flips], 'bench/draws.ts: usage: node --import tsx bench/draws.ts CONFIG.yaml [--seed S] --out DIR'],
+      [[flips, '--out', join(dir.path, 'x'), '--seed'], 'bench/draws.ts: --seed: expected a value after it'],
+      [[flips, '--out', '--seed', '3'], 'bench/draws.ts: --out: expected a value after it'],
+      [[flips, '--seed', '1.5', '--out', join(dir.path, 'x')], "bench/draws.ts: --seed: expected a non-negative integer, got '1.5'"],
       [[join(dir.path, 'missing.yaml'), '--out', join(dir.path, 'x')], `bench/draws.ts: ${join(dir.path, 'missing.yaml')}: file not found`],
       [[configFile('bad.yaml', '{ cropPadding: -1 }'), '--out', join(dir.path, 'x')], `bench/draws.ts: ${join(dir.path, 'bad.yaml')}:8:27 data.augment.cropPadding: must be >= 0`],
     ] as const) {
