@@ -17,6 +17,11 @@
  * against its PyTorch twin (bench/torch_vit.py at its fastest setting here: 1 or 2 threads, OpenBLAS's own
  * kernel choice or the one the CPU's flags name; it prints which BLAS PyTorch uses), interleaved,
  * --rounds=2: wall, test accuracy and the ratio; --train-steps=N shortens both runs for a quick look.
+ * With --accuracy-seeds=0-11 (or a comma list): configs/vit.yaml's test accuracy at each seed from lion-train,
+ * its PyTorch twin at the same seed number (its own draws), and the twin replaying lion-train's draws
+ * (bench/draws.ts, --replay; --no-replay skips it), two runs at a time, one core each: per seed, then the
+ * means, spreads, how many reach 98.4 %, the difference of means with its t, and the paired difference
+ * against the replays (is a gap the arithmetic or the draws?). --train-steps=N shortens every run.
  * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
  * --no-torch --no-optim --no-vit-optimizers --no-fused --fused-steps=3 --fused-rounds=16 --no-profile --profile-model=vit|cnn|mlp|gpt --no-memory
  * --memory-steps=2000 --no-workers --fused=none|all|attention,layerNorm,gelu,matMul,matMulTN,columnSums,conv,maxPool,sharedIdentity,fma
@@ -668,19 +673,117 @@ async function benchTimeToAccuracy(): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const rows: (string | number)[][] = [['', 'rounds', 'mean wall s', 'mean training s', 'test accuracy %']];
-  const mean = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
   const of = (who: TrainedRun['who']) => runs.filter((r) => r.who === who);
   for (const who of ['lion-train', 'PyTorch'] as const) {
     const mine = of(who);
     if (mine.length === 0) continue;
     const label = who === 'lion-train' ? 'npx lion-train configs/vit.yaml (wasm, workers 2)' : `PyTorch, ${describeSetting(setting)}`;
-    rows.push([label, mine.length, mean(mine.map((r) => r.wall)), mean(mine.map((r) => r.train)), mine.map((r) => (100 * r.accuracy).toFixed(2)).join(', ')]);
+    rows.push([label, mine.length, meanOf(mine.map((r) => r.wall)), meanOf(mine.map((r) => r.train)), mine.map((r) => (100 * r.accuracy).toFixed(2)).join(', ')]);
   }
   console.log(`\n${table(rows)}`);
   if (python) {
-    const ratio = mean(of('lion-train').map((r) => r.wall)) / mean(of('PyTorch').map((r) => r.wall));
-    const trainRatio = mean(of('lion-train').map((r) => r.train)) / mean(of('PyTorch').map((r) => r.train));
+    const ratio = meanOf(of('lion-train').map((r) => r.wall)) / meanOf(of('PyTorch').map((r) => r.wall));
+    const trainRatio = meanOf(of('lion-train').map((r) => r.train)) / meanOf(of('PyTorch').map((r) => r.train));
     console.log(`\nlion-train / PyTorch: ${ratio.toFixed(2)}x wall (${trainRatio.toFixed(2)}x training time); load average at end: ${load()}`);
+  }
+}
+
+/**
+ * --accuracy-seeds: `0-11` or `0,3,7`, each a non-negative integer, no repeats.
+ * @throws UserError naming the option and what is wrong.
+ */
+function accuracySeedsOption(): number[] | undefined {
+  if (!process.argv.some((a) => a === '--accuracy-seeds' || a.startsWith('--accuracy-seeds='))) return undefined;
+  const value = option('accuracy-seeds', '');
+  const range = /^(\d+)-(\d+)$/.exec(value);
+  const seeds = range ? Array.from({ length: Number(range[2]) - Number(range[1]) + 1 }, (_, i) => Number(range[1]) + i) : value.split(',').map((v) => (/^\d+$/.test(v.trim()) ? Number(v) : NaN));
+  if (seeds.length === 0 || seeds.some((seed) => !Number.isInteger(seed)) || new Set(seeds).size !== seeds.length) {
+    throw new UserError(`--accuracy-seeds: expected a range such as 0-11 or a list such as 0,3,7 of different non-negative integers, got '${value}'`);
+  }
+  return seeds;
+}
+
+/** Runs `jobs` at most `width` at a time, each result in its job's place. */
+async function inParallel<T>(jobs: (() => Promise<T>)[], width: number): Promise<T[]> {
+  const results: T[] = new Array(jobs.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < jobs.length) {
+      const i = next++;
+      results[i] = await jobs[i]();
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(width, jobs.length) }, worker));
+  return results;
+}
+
+const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** Sample standard deviation (n − 1); 0 for one value. */
+const sdOf = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - meanOf(xs)) ** 2, 0) / (xs.length - 1)));
+
+/**
+ * configs/vit.yaml's test accuracy over seeds: lion-train (workers 1: the same numbers as workers 2), its
+ * PyTorch twin with its own draws at the same seed number, and the twin on lion-train's draws. Two runs at
+ * a time, one core each (accuracy does not depend on speed).
+ */
+async function benchAccuracySeeds(seeds: number[]): Promise<void> {
+  const stepsOption = option('train-steps', '');
+  const steps = stepsOption === '' ? [] : ['--steps', stepsOption];
+  console.log(`\n## Test accuracy of configs/vit.yaml over seeds ${seeds.join(', ')}${stepsOption ? ` (${stepsOption} steps)` : ''}: lion-train, its PyTorch twin, and the twin on lion-train's draws\n`);
+  ensureBuilt();
+  const python = flag('no-torch') ? undefined : pythonWithTorch();
+  if (!python) console.log(`  PyTorch twin skipped: ${flag('no-torch') ? '--no-torch' : NO_TORCH}`);
+  const replay = python !== undefined && !flag('no-replay');
+  const setting: TorchSetting = { threads: 1, coreType: openBlasCoreType() };
+  const dir = mkdtempSync(join(tmpdir(), 'lion-train-seeds-'));
+  const check = (what: string, run: { status: number | null; stderr: string }) => {
+    if (run.status !== 0) throw new Error(`${what} exited ${run.status}: ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  };
+  const lionTrain = async (seed: number) => {
+    const out = join(dir, `lion-train-${seed}`);
+    const sets = [`output.dir=${out}`, `train.seed=${seed}`, 'train.workers=1', 'train.maxMinutes=null', ...(stepsOption ? [`train.steps=${stepsOption}`] : [])];
+    check(`lion-train at seed ${seed}`, await timedRun(process.execPath, ['bin/lion-train', 'configs/vit.yaml', '--quiet', ...sets.flatMap((s) => ['--set', s])]));
+    return (JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary).final.test?.accuracy ?? NaN;
+  };
+  const twin = async (seed: number) => (await torchVit<{ testAccuracy: number }>(python!, setting, ['--seed', String(seed), ...steps])).reply.testAccuracy;
+  const replayed = async (seed: number) => {
+    const draws = join(dir, `draws-${seed}`);
+    check(`bench/draws.ts at seed ${seed}`, await timedRun(process.execPath, ['--import', 'tsx', 'bench/draws.ts', 'configs/vit.yaml', '--seed', String(seed), '--out', draws]));
+    const accuracy = (await torchVit<{ testAccuracy: number }>(python!, setting, ['--replay', draws, ...steps])).reply.testAccuracy;
+    rmSync(draws, { recursive: true, force: true });
+    return accuracy;
+  };
+  const columns: { name: string; run: (seed: number) => Promise<number> }[] = [
+    { name: 'lion-train', run: lionTrain },
+    ...(python ? [{ name: 'PyTorch twin', run: twin }] : []),
+    ...(replay ? [{ name: "PyTorch on lion-train's draws", run: replayed }] : []),
+  ];
+  let results: number[];
+  try {
+    const jobs = seeds.flatMap((seed) => columns.map((c) => async () => {
+      const accuracy = 100 * (await c.run(seed));
+      console.log(`  seed ${seed}, ${c.name}: ${accuracy.toFixed(2)} %`);
+      return accuracy;
+    }));
+    results = await inParallel(jobs, Math.max(1, Math.min(2, cpus().length)));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  const byColumn = columns.map((_, c) => seeds.map((_, i) => results[i * columns.length + c]));
+  const rows: (string | number)[][] = [['seed', ...columns.map((c) => `${c.name} %`)], ...seeds.map((seed, i) => [seed, ...byColumn.map((col) => col[i].toFixed(2))])];
+  rows.push(['mean', ...byColumn.map((col) => meanOf(col).toFixed(3))]);
+  rows.push(['sd', ...byColumn.map((col) => sdOf(col).toFixed(3))]);
+  rows.push(['≥ 98.4 %', ...byColumn.map((col) => `${col.filter((a) => a >= 98.4).length} of ${col.length}`)]);
+  console.log(`\n${table(rows)}\n`);
+  if (python && seeds.length > 1) {
+    const [ours, theirs] = byColumn;
+    const se = Math.sqrt(sdOf(ours) ** 2 / ours.length + sdOf(theirs) ** 2 / theirs.length);
+    const difference = meanOf(ours) - meanOf(theirs);
+    console.log(`lion-train − PyTorch twin: ${difference >= 0 ? '+' : ''}${difference.toFixed(3)} ± ${se.toFixed(3)} % in the mean (Welch t ${(difference / se).toFixed(2)})`);
+  }
+  if (replay) {
+    const paired = byColumn[0].map((a, i) => a - byColumn[2][i]);
+    console.log(`lion-train − PyTorch on the same draws, paired: ${meanOf(paired) >= 0 ? '+' : ''}${meanOf(paired).toFixed(3)} % mean, sd ${sdOf(paired).toFixed(3)} (the arithmetic; the rest of a gap is the draws)`);
   }
 }
 
@@ -688,9 +791,14 @@ async function benchTimeToAccuracy(): Promise<void> {
 async function main(): Promise<void> {
   const fused = fusedOption();
   const profileModel = profileModelOption();
+  const accuracySeeds = accuracySeedsOption();
   console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}; load average ${load()}`);
   setFusedKernels(fused);
   const onlyWebgpu = option('backends', '') === 'webgpu';
+  if (accuracySeeds) {
+    await benchAccuracySeeds(accuracySeeds);
+    return;
+  }
   if (flag('time-to-accuracy')) {
     if (!flag('no-models')) await benchModels('vit', 'wasm');
     await benchTimeToAccuracy();

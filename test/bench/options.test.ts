@@ -1,0 +1,17 @@
+// npm run bench's --accuracy-seeds: a bad value is one line and exit 2, before any section runs.
+import { spawnSync } from 'node:child_process';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { hasStackTrace, ROOT } from '../helpers/cli.js';
+
+const bench = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/index.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+
+describe('bench --accuracy-seeds', () => {
+  it.each(['--accuracy-seeds=3-1', '--accuracy-seeds=1,1', '--accuracy-seeds=0,x', '--accuracy-seeds='])('%s: one line naming the option, exit 2, nothing run', (arg) => {
+    const run = bench([arg, '--no-torch']);
+    expect(run.status).toBe(2);
+    expect(run.stderr.trim()).toBe(`bench: --accuracy-seeds: expected a range such as 0-11 or a list such as 0,3,7 of different non-negative integers, got '${arg.split('=')[1]}'`);
+    expect(hasStackTrace(run.stderr)).toBe(false);
+    expect(run.stdout).not.toContain('## '); // no section started
+  });
+});
