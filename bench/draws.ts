@@ -17,6 +17,7 @@
  */
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { parseArgs } from 'node:util';
 import { loadConfig } from '../src/config/index.js';
 import { ConfigError } from '../src/config/problems.js';
 import { UserError } from '../src/errors.js';
@@ -25,13 +26,42 @@ import { augmentStream } from '../src/train/batch-stream.js';
 import { buildPlan } from '../src/train/plan.js';
 import type { Rng } from '../src/random.js';
 
-/** The value after `--name`, or undefined when the option is absent. */
-function option(name: string): string | undefined {
-  const at = process.argv.indexOf(`--${name}`);
-  if (at < 0) return undefined;
-  const value = process.argv[at + 1];
-  if (value === undefined || value === '' || value.startsWith('--')) fail(`--${name}: expected a value after it`);
-  return value;
+/**
+ * `--name value` as `--name=value`, so that a value starting with one dash (`--seed -1`) reaches the option's own
+ * check instead of parseArgs's "ambiguous"; `--out --seed 3` stays a missing value.
+ */
+function joinValues(argv: string[]): string[] {
+  const joined: string[] = [];
+  for (let i = 0; i < argv.length; i++) {
+    const [arg, next] = [argv[i], argv[i + 1]];
+    const takesNext = arg.startsWith('--') && !arg.includes('=') && next !== undefined && !next.startsWith('--');
+    joined.push(takesNext ? `${arg}=${next}` : arg);
+    if (takesNext) i++;
+  }
+  return joined;
+}
+
+const USAGE = 'usage: node --import tsx bench/draws.ts CONFIG.yaml [--seed S] --out DIR';
+
+/**
+ * The config file and the options (node:util's parseArgs, strict: an unknown option is refused, not ignored).
+ * @throws never: a bad command line ends the process with one line and exit 2.
+ */
+function commandLine(): { file: string; seed?: string; out: string } {
+  let parsed;
+  try {
+    parsed = parseArgs({ args: joinValues(process.argv.slice(2)), options: { seed: { type: 'string' }, out: { type: 'string' } }, allowPositionals: true });
+  } catch (error) {
+    const code = (error as { code?: string }).code;
+    const option = /'(--[\w-]+)/.exec((error as Error).message)?.[1];
+    if (code === 'ERR_PARSE_ARGS_INVALID_OPTION_VALUE') fail(`${option}: expected a value after it`);
+    if (code === 'ERR_PARSE_ARGS_UNKNOWN_OPTION') fail(`unknown option ${option} (${USAGE})`);
+    throw error;
+  }
+  const { values, positionals } = parsed;
+  if (positionals.length !== 1 || values.out === undefined) fail(USAGE);
+  if (values.seed === '' || values.out === '') fail(`--${values.seed === '' ? 'seed' : 'out'}: expected a value after it`);
+  return { file: positionals[0], seed: values.seed, out: values.out };
 }
 
 function fail(message: string): never {
@@ -41,11 +71,8 @@ function fail(message: string): never {
 
 /** Writes the draws of the run `argv` names. @throws ConfigError or UserError on a bad config or option. */
 async function main(): Promise<void> {
-  const file = process.argv[2];
-  const out = option('out');
-  if (!file || file.startsWith('--') || !out) fail('usage: node --import tsx bench/draws.ts CONFIG.yaml [--seed S] --out DIR');
+  const { file, seed: seedOption, out } = commandLine();
   const { config } = loadConfig(file);
-  const seedOption = option('seed');
   if (seedOption !== undefined && !/^\d+$/.test(seedOption)) fail(`--seed: expected a non-negative integer, got '${seedOption}'`);
   const seed = seedOption === undefined ? config.train.seed : Number(seedOption);
   const augment = 'augment' in config.data ? (config.data.augment as { cropPadding: number; flipHorizontal: boolean }) : undefined;

@@ -553,14 +553,33 @@ interface TrainedRun {
   accuracy: number;
 }
 
-/** `npx lion-train configs/vit.yaml` as a user runs it, into a temporary run directory (no time budget, so both train every step). */
+/** A child's run, or an Error naming `what`, its exit status and the last 3 lines of its stderr. */
+function checked<T extends { status: number | null; stderr: string }>(what: string, run: T): T {
+  if (run.status !== 0) throw new Error(`${what} exited ${run.status}: ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  return run;
+}
+
+/**
+ * `npx lion-train configs/vit.yaml` as a user runs it, into `dir`/`name` (no time budget, so every step is
+ * trained), with `sets` more --set overrides: its wall seconds and summary.
+ */
+async function lionTrainVit(dir: string, name: string, steps: number | undefined, sets: string[] = []): Promise<{ seconds: number; summary: RunSummary }> {
+  const out = join(dir, name);
+  const all = [`output.dir=${out}`, 'train.maxMinutes=null', ...(steps === undefined ? [] : [`train.steps=${steps}`]), ...sets];
+  const run = checked(`lion-train (${name})`, await timedRun(process.execPath, ['bin/lion-train', 'configs/vit.yaml', '--quiet', ...all.flatMap((s) => ['--set', s])]));
+  return { seconds: run.seconds, summary: JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary };
+}
+
+/** One time-to-accuracy round of `npx lion-train configs/vit.yaml`. */
 async function runLionTrain(round: number, steps: number | undefined, dir: string): Promise<TrainedRun> {
-  const out = join(dir, `lion-train-${round}`);
-  const sets = [`output.dir=${out}`, 'train.maxMinutes=null', ...(steps === undefined ? [] : [`train.steps=${steps}`])];
-  const run = await timedRun(process.execPath, ['bin/lion-train', 'configs/vit.yaml', '--quiet', ...sets.flatMap((s) => ['--set', s])]);
-  if (run.status !== 0) throw new Error(`lion-train exited ${run.status}: ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-  const summary = JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary;
-  return { who: 'lion-train', round, wall: run.seconds, train: summary.totals.trainSeconds, accuracy: summary.final.test?.accuracy ?? NaN };
+  const { seconds, summary } = await lionTrainVit(dir, `lion-train-${round}`, steps);
+  return { who: 'lion-train', round, wall: seconds, train: summary.totals.trainSeconds, accuracy: summary.final.test?.accuracy ?? NaN };
+}
+
+/** --train-steps=N: fewer steps for every run of the accuracy sections (undefined: the config's 3000). */
+function trainStepsOption(): number | undefined {
+  const value = option('train-steps', '');
+  return value === '' ? undefined : Number(value);
 }
 
 /**
@@ -579,14 +598,16 @@ const describeSetting = (s: TorchSetting) => `${s.threads} thread${s.threads > 1
 /** Runs bench/torch_vit.py under `setting` with `extra` arguments: its wall seconds and its last stdout line, parsed. */
 async function torchVit<T>(python: string, setting: TorchSetting, extra: string[]): Promise<{ seconds: number; reply: T }> {
   const args = [fileURLToPath(new URL('torch_vit.py', import.meta.url)), '--mnist', mnistFolder(), '--threads', String(setting.threads), ...extra];
-  const run = await timedRun(python, args, torchEnv(setting));
-  if (run.status !== 0) throw new Error(`bench/torch_vit.py ${extra.join(' ')} exited ${run.status}: ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
+  const run = checked(`bench/torch_vit.py ${extra.join(' ')}`, await timedRun(python, args, torchEnv(setting)));
   return { seconds: run.seconds, reply: JSON.parse(run.stdout.trim().split('\n').pop()!) as T };
 }
 
+/** bench/torch_vit.py's arguments for `steps` steps (none: its 3000). */
+const twinStepsArgs = (steps: number | undefined) => (steps === undefined ? [] : ['--steps', String(steps)]);
+
 /** bench/torch_vit.py: the same recipe in PyTorch, under `setting`. */
 async function runTorch(python: string, round: number, steps: number | undefined, setting: TorchSetting): Promise<TrainedRun> {
-  const { seconds, reply } = await torchVit<{ trainSeconds: number; testAccuracy: number }>(python, setting, steps === undefined ? [] : ['--steps', String(steps)]);
+  const { seconds, reply } = await torchVit<{ trainSeconds: number; testAccuracy: number }>(python, setting, twinStepsArgs(steps));
   return { who: 'PyTorch', round, wall: seconds, train: reply.trainSeconds, accuracy: reply.testAccuracy };
 }
 
@@ -648,8 +669,7 @@ async function fastestTorchSetting(python: string): Promise<TorchSetting> {
  * training seconds, test accuracy, and the ratio of the mean walls. `--train-steps=N` shortens both runs.
  */
 async function benchTimeToAccuracy(): Promise<void> {
-  const stepsOption = option('train-steps', '');
-  const steps = stepsOption === '' ? undefined : Number(stepsOption);
+  const steps = trainStepsOption();
   const rounds = Number(option('rounds', '2'));
   console.log(`\n## Time to accuracy: configs/vit.yaml${steps === undefined ? '' : ` (${steps} steps)`} against its PyTorch twin, ${rounds} interleaved rounds\n`);
   console.log(`  load average at start: ${load()} (${cpus().length} cores)`);
@@ -727,29 +747,21 @@ const sdOf = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) =
  * a time, one core each (accuracy does not depend on speed).
  */
 async function benchAccuracySeeds(seeds: number[]): Promise<void> {
-  const stepsOption = option('train-steps', '');
-  const steps = stepsOption === '' ? [] : ['--steps', stepsOption];
-  console.log(`\n## Test accuracy of configs/vit.yaml over seeds ${seeds.join(', ')}${stepsOption ? ` (${stepsOption} steps)` : ''}: lion-train, its PyTorch twin, and the twin on lion-train's draws\n`);
+  const steps = trainStepsOption();
+  const twinSteps = twinStepsArgs(steps);
+  console.log(`\n## Test accuracy of configs/vit.yaml over seeds ${seeds.join(', ')}${steps === undefined ? '' : ` (${steps} steps)`}: lion-train, its PyTorch twin, and the twin on lion-train's draws\n`);
   ensureBuilt();
   const python = flag('no-torch') ? undefined : pythonWithTorch();
   if (!python) console.log(`  PyTorch twin skipped: ${flag('no-torch') ? '--no-torch' : NO_TORCH}`);
   const replay = python !== undefined && !flag('no-replay');
   const setting: TorchSetting = { threads: 1, coreType: openBlasCoreType() };
   const dir = mkdtempSync(join(tmpdir(), 'lion-train-seeds-'));
-  const check = (what: string, run: { status: number | null; stderr: string }) => {
-    if (run.status !== 0) throw new Error(`${what} exited ${run.status}: ${run.stderr.trim().split('\n').slice(-3).join(' | ')}`);
-  };
-  const lionTrain = async (seed: number) => {
-    const out = join(dir, `lion-train-${seed}`);
-    const sets = [`output.dir=${out}`, `train.seed=${seed}`, 'train.workers=1', 'train.maxMinutes=null', ...(stepsOption ? [`train.steps=${stepsOption}`] : [])];
-    check(`lion-train at seed ${seed}`, await timedRun(process.execPath, ['bin/lion-train', 'configs/vit.yaml', '--quiet', ...sets.flatMap((s) => ['--set', s])]));
-    return (JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary).final.test?.accuracy ?? NaN;
-  };
-  const twin = async (seed: number) => (await torchVit<{ testAccuracy: number }>(python!, setting, ['--seed', String(seed), ...steps])).reply.testAccuracy;
+  const lionTrain = async (seed: number) => (await lionTrainVit(dir, `lion-train-${seed}`, steps, [`train.seed=${seed}`, 'train.workers=1'])).summary.final.test?.accuracy ?? NaN;
+  const twin = async (seed: number) => (await torchVit<{ testAccuracy: number }>(python!, setting, ['--seed', String(seed), ...twinSteps])).reply.testAccuracy;
   const replayed = async (seed: number) => {
     const draws = join(dir, `draws-${seed}`);
-    check(`bench/draws.ts at seed ${seed}`, await timedRun(process.execPath, ['--import', 'tsx', 'bench/draws.ts', 'configs/vit.yaml', '--seed', String(seed), '--out', draws]));
-    const accuracy = (await torchVit<{ testAccuracy: number }>(python!, setting, ['--replay', draws, ...steps])).reply.testAccuracy;
+    checked(`bench/draws.ts at seed ${seed}`, await timedRun(process.execPath, ['--import', 'tsx', 'bench/draws.ts', 'configs/vit.yaml', '--seed', String(seed), '--out', draws]));
+    const accuracy = (await torchVit<{ testAccuracy: number }>(python!, setting, ['--replay', draws, ...twinSteps])).reply.testAccuracy;
     rmSync(draws, { recursive: true, force: true });
     return accuracy;
   };

@@ -166,7 +166,9 @@ class ReplayedDraws:
                  f"this twin replays configs/vit.yaml's recipe (batch {BATCH}, shifts of up to {PAD})")
         with open(os.path.join(folder, "params.json")) as f:
             self.params = json.load(f)
-        read = lambda name, dtype: torch.frombuffer(bytearray(open(os.path.join(folder, name), "rb").read()), dtype=dtype).long()
+        def read(name, dtype):
+            with open(os.path.join(folder, name), "rb") as f:
+                return torch.frombuffer(bytearray(f.read()), dtype=dtype).long()
         self.indices, self.shifts = read("indices.i32", torch.int32), read("shifts.i8", torch.int8)
         if len(self.indices) != run["steps"] * BATCH or len(self.shifts) != 2 * len(self.indices):
             fail(f"--replay: {folder}'s indices.i32 or shifts.i8 is not the {run['steps']} steps run.json says (written again?)")

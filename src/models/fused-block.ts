@@ -28,9 +28,11 @@ const BLOCK_PARAMETERS = [
 /** The parameters the backward kernel reads (after dy and the saved activations). */
 const GRAD_PARAMETERS = ['norm1.scale', 'attn.out.kernel', 'norm2.scale', 'mlp.fc1.kernel', 'mlp.fc2.kernel'] as const;
 
-/** A block's parameter by its name in BLOCK_PARAMETERS (`attn.q.kernel` is block.attn.q.kernel). */
-function parameterOf(block: TransformerBlock, name: string): tf.Tensor {
-  return name.split('.').reduce((node: unknown, key) => (node as Record<string, unknown>)[key], block) as tf.Tensor;
+const PARAMETER_PATHS = BLOCK_PARAMETERS.map((name) => name.split('.'));
+
+/** A block's parameters by their names in BLOCK_PARAMETERS (`attn.q.kernel` is block.attn.q.kernel). */
+function parametersOf(block: TransformerBlock): tf.NamedTensorMap {
+  return Object.fromEntries(BLOCK_PARAMETERS.map((name, i) => [name, PARAMETER_PATHS[i].reduce((node: unknown, key) => (node as Record<string, unknown>)[key], block) as tf.Tensor]));
 }
 
 interface BlockAttrs {
@@ -115,56 +117,53 @@ function forwardRows(k: LayerKernels, p: BlockAddresses, y: number, work: number
   k.sumFloats(h2, sum, y, rows * d);
 }
 
-/** Scratch of forwardRows for `rows` rows: the packed bias, sum, h2 and attention's. */
-const forwardScratch = (rows: number, d: number, a: BlockAttrs) => [3 * d, rows * d, rows * d, (d / a.heads + 1) * up4(a.tokens)];
-
-registerWasmKernel(BLOCK, ['x', ...BLOCK_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => {
-  const a = attrs as unknown as BlockAttrs;
-  const [x, , , , , , , , , , , , , w1] = inputs;
-  const [rows, d] = x.shape;
-  const m = w1.shape[1];
-  const L = blockLayout(rows, d, m, a);
-  const y = b.makeOutput([rows, d], 'float32');
-  const saved = b.makeOutput([L.total], 'float32');
-  withBuffers(b, forwardScratch(rows, d, a), BLOCK, ([bp, sum, h2, attention]) => {
-    const p = heapOffsets(b, inputs);
-    const [py, ps] = heapOffsets(b, [y, saved]);
-    const wp = ps + 4 * L.wp; // where the backward pass reads it
-    packProjection(k, p, wp, bp, d);
-    forwardRows(k, p, py, ps, { wp, bp }, { sum, h2, attention }, rows, d, m, a);
-  });
-  return [y, saved];
-});
-
 /**
- * Rows per part of an inference call: its scratch stays ~1.7 MB (3.3 KB a row at width 64, MLP 128, 16 tokens)
- * whatever the batch, where the training kernel's `saved` holds a whole batch's activations (53 MB a block
- * at 1000 images). In speed, parts of 128 to 16,000 rows measured within noise of each other.
+ * The block's output y [rows, d] for its `x` and parameters (`inputs` in BLOCK_PARAMETERS order after x), `part`
+ * examples at a time: each part's activations land at the start of `work` (blockLayout of a part; `work`
+ * undefined: a scratch of one part's layout, overwritten part by part). The packed projection is written once,
+ * where a whole part's layout puts it. Returns y, and with a given `work` that is where the backward pass reads.
  */
-const INFERENCE_ROWS = 512;
-
-registerWasmKernel(BLOCK_INFERENCE, ['x', ...BLOCK_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => {
-  const a = attrs as unknown as BlockAttrs;
+function forwardInParts(k: LayerKernels, b: WasmBackend, inputs: tf.TensorInfo[], a: BlockAttrs, part: number, work?: tf.TensorInfo): tf.TensorInfo {
   const [x, , , , , , , , , , , , , w1] = inputs;
   const [rows, d] = x.shape;
   const m = w1.shape[1];
-  const part = Math.max(1, Math.min(a.batch, Math.floor(INFERENCE_ROWS / a.tokens))); // examples per part
   const partRows = part * a.tokens;
   const L = blockLayout(partRows, d, m, { ...a, batch: part });
   const y = b.makeOutput([rows, d], 'float32');
-  withBuffers(b, [...forwardScratch(partRows, d, a), L.total], BLOCK_INFERENCE, ([bp, sum, h2, attention, work]) => {
+  const scratch = [3 * d, partRows * d, partRows * d, (d / a.heads + 1) * up4(a.tokens), work === undefined ? L.total : 0];
+  withBuffers(b, scratch, work === undefined ? BLOCK_INFERENCE : BLOCK, ([bp, sum, h2, attention, ownWork]) => {
     const p = heapOffsets(b, inputs);
     const [py] = heapOffsets(b, [y]);
-    const wp = work + 4 * L.wp; // a smaller last part lays out fewer rows below it: its layout's wp is not this
+    const at = work === undefined ? ownWork : heapOffsets(b, [work])[0];
+    const wp = at + 4 * L.wp; // a smaller last part lays out fewer rows below it: its own layout's wp is not this
     packProjection(k, p, wp, bp, d);
     for (let first = 0; first < a.batch; first += part) {
       const batch = Math.min(part, a.batch - first);
       const offset = 4 * first * a.tokens * d; // bytes to the part's first row of x and y
-      const pPart = [p[0] + offset, ...p.slice(1)];
-      forwardRows(k, pPart, py + offset, work, { wp, bp }, { sum, h2, attention }, batch * a.tokens, d, m, { ...a, batch });
+      forwardRows(k, [p[0] + offset, ...p.slice(1)], py + offset, at, { wp, bp }, { sum, h2, attention }, batch * a.tokens, d, m, { ...a, batch });
     }
   });
-  return [y];
+  return y;
+}
+
+registerWasmKernel(BLOCK, ['x', ...BLOCK_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => {
+  const a = attrs as unknown as BlockAttrs;
+  const [x, , , , , , , , , , , , , w1] = inputs;
+  const saved = b.makeOutput([blockLayout(x.shape[0], x.shape[1], w1.shape[1], a).total], 'float32');
+  return [forwardInParts(k, b, inputs, a, a.batch, saved), saved];
+});
+
+/**
+ * Examples per part of an inference call: 512 rows, so its scratch stays ~1.7 MB (3.3 KB a row at width 64,
+ * MLP 128, 16 tokens) whatever the batch, where the training kernel's `saved` holds a whole batch's
+ * activations (53 MB a block at 1000 images). In speed, parts of 128 to 16,000 rows measured within noise of
+ * each other.
+ */
+const inferencePart = (a: BlockAttrs) => Math.max(1, Math.min(a.batch, Math.floor(512 / a.tokens)));
+
+registerWasmKernel(BLOCK_INFERENCE, ['x', ...BLOCK_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => {
+  const a = attrs as unknown as BlockAttrs;
+  return [forwardInParts(k, b, inputs, a, inferencePart(a))];
 });
 
 registerWasmKernel(BLOCK_GRAD, ['dy', 'saved', ...GRAD_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => {
@@ -230,8 +229,9 @@ export function canFuseBlock(width: number, heads: number, mlpWidth: number): bo
  */
 export function fusedTransformerBlock(h: tf.Tensor2D, block: TransformerBlock, shape: { batch: number; tokens: number; heads: number; causal: boolean }, epsilon: number): tf.Tensor2D {
   const attrs = { ...shape, epsilon } as unknown as tf.NamedAttrMap;
+  const parameters = parametersOf(block);
   // No gradient is being recorded (an evaluation, a sample): nothing to save for a backward pass.
-  if (!tf.engine().isTapeOn()) return runKernel(BLOCK_INFERENCE, { x: h, ...Object.fromEntries(BLOCK_PARAMETERS.map((name) => [name, parameterOf(block, name)])) }, attrs)[0] as tf.Tensor2D;
+  if (!tf.engine().isTapeOn()) return runKernel(BLOCK_INFERENCE, { x: h, ...parameters }, attrs)[0] as tf.Tensor2D;
   const op = tf.customGrad((...args: (tf.Tensor | tf.GradSaveFunc)[]) => {
     const x = args[0] as tf.Tensor2D;
     const params = Object.fromEntries(BLOCK_PARAMETERS.map((name, i) => [name, args[1 + i] as tf.Tensor]));
@@ -244,5 +244,5 @@ export function fusedTransformerBlock(h: tf.Tensor2D, block: TransformerBlock, s
         runKernel(BLOCK_GRAD, { dy, saved: s, ...Object.fromEntries(GRAD_PARAMETERS.map((name, i) => [name, read[i]])) }, attrs),
     };
   });
-  return op(h, ...BLOCK_PARAMETERS.map((name) => parameterOf(block, name))) as tf.Tensor2D;
+  return op(h, ...BLOCK_PARAMETERS.map((name) => parameters[name])) as tf.Tensor2D;
 }

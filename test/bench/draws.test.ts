@@ -81,7 +81,7 @@ describe('bench/draws.ts', () => {
     expect(shifts.some((s) => s !== 0)).toBe(true);
   });
 
-  it('refuses flips, no augmentation, a bad seed, a missing or invalid config: one line, exit 2', () => {
+  it('refuses flips, no augmentation, a bad seed, an unknown option, a missing or invalid config: one line, exit 2', () => {
     const flips = configFile('flips.yaml', '{ cropPadding: 2, flipHorizontal: true }');
     const none = configFile('none.yaml', '{ cropPadding: 0 }');
     for (const [args, message] of [
@@ -92,6 +92,7 @@ describe('bench/draws.ts', () => {
       [[flips, '--out', join(dir.path, 'x'), '--seed'], 'bench/draws.ts: --seed: expected a value after it'],
       [[flips, '--out', '--seed', '3'], 'bench/draws.ts: --out: expected a value after it'],
       [[flips, '--seed', '1.5', '--out', join(dir.path, 'x')], "bench/draws.ts: --seed: expected a non-negative integer, got '1.5'"],
+      [[flips, '--seeds', '2', '--out', join(dir.path, 'x')], 'bench/draws.ts: unknown option --seeds (usage: node --import tsx bench/draws.ts CONFIG.yaml [--seed S] --out DIR)'],
       [[join(dir.path, 'missing.yaml'), '--out', join(dir.path, 'x')], `bench/draws.ts: ${join(dir.path, 'missing.yaml')}: file not found`],
       [[configFile('bad.yaml', '{ cropPadding: -1 }'), '--out', join(dir.path, 'x')], `bench/draws.ts: ${join(dir.path, 'bad.yaml')}:8:27 data.augment.cropPadding: must be >= 0`],
     ] as const) {
