@@ -74,6 +74,21 @@ function option(name: string, fallback: string): string {
 }
 const flag = (name: string) => process.argv.includes(`--${name}`);
 
+/** Every option the sections read (option and flag above): anything else on the command line is a mistake. */
+const KNOWN_OPTIONS = [
+  'accuracy-seeds', 'backends', 'fused', 'fused-rounds', 'fused-steps', 'memory-steps', 'models', 'no-fused', 'no-memory', 'no-models', 'no-optim', 'no-profile',
+  'no-replay', 'no-torch', 'no-vit-optimizers', 'no-workers', 'optim-params', 'profile-model', 'rounds', 'steps', 'time-to-accuracy', 'train-steps', 'workers-rounds',
+];
+
+/**
+ * Refuses an argument that is not a known option (a misspelt `--acuracy-seeds=0-3` would otherwise run the
+ * whole default bench). @throws UserError naming it.
+ */
+function checkOptionNames(): void {
+  const unknown = process.argv.slice(2).find((arg) => !KNOWN_OPTIONS.includes(arg.replace(/^--/, '').split('=')[0]) || !arg.startsWith('--'));
+  if (unknown !== undefined) throw new UserError(`unknown option '${unknown}' (options: ${KNOWN_OPTIONS.map((o) => `--${o}`).join(' ')})`);
+}
+
 
 /** The model's input as the dataset would give it, without needing the dataset on disk. */
 async function inputSpecFor(config: RunConfig): Promise<InputSpec> {
@@ -576,10 +591,15 @@ async function runLionTrain(round: number, steps: number | undefined, dir: strin
   return { who: 'lion-train', round, wall: seconds, train: summary.totals.trainSeconds, accuracy: summary.final.test?.accuracy ?? NaN };
 }
 
-/** --train-steps=N: fewer steps for every run of the accuracy sections (undefined: the config's 3000). */
+/**
+ * --train-steps=N: fewer steps for every run of the accuracy sections (undefined: the config's 3000).
+ * @throws UserError when N is not a positive integer.
+ */
 function trainStepsOption(): number | undefined {
+  if (!process.argv.some((a) => a.startsWith('--train-steps'))) return undefined;
   const value = option('train-steps', '');
-  return value === '' ? undefined : Number(value);
+  if (!/^[1-9]\d*$/.test(value)) throw new UserError(`--train-steps: expected a positive integer, got '${value}'`);
+  return Number(value);
 }
 
 /**
@@ -803,7 +823,9 @@ async function benchAccuracySeeds(seeds: number[]): Promise<void> {
 async function main(): Promise<void> {
   const fused = fusedOption();
   const profileModel = profileModelOption();
+  checkOptionNames();
   const accuracySeeds = accuracySeedsOption();
+  trainStepsOption();
   console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}; load average ${load()}`);
   setFusedKernels(fused);
   const onlyWebgpu = option('backends', '') === 'webgpu';

@@ -1,4 +1,4 @@
-// npm run bench's --accuracy-seeds: a bad value is one line and exit 2, before any section runs.
+// npm run bench's options: a bad value or an unknown option is one line and exit 2, before any section runs.
 import { spawnSync } from 'node:child_process';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -13,5 +13,21 @@ describe('bench --accuracy-seeds', () => {
     expect(run.stderr.trim()).toBe(`bench: --accuracy-seeds: expected a range such as 0-11 or a list such as 0,3,7 of different non-negative integers, got '${arg.split('=')[1]}'`);
     expect(hasStackTrace(run.stderr)).toBe(false);
     expect(run.stdout).not.toContain('## '); // no section started
+  });
+});
+
+describe('bench options', () => {
+  it.each([
+    [['--acuracy-seeds=0-3'], "bench: unknown option '--acuracy-seeds=0-3' (options: "],
+    [['stray'], "bench: unknown option 'stray' (options: "],
+    [['--time-to-accuracy', '--train-steps=abc'], "bench: --train-steps: expected a positive integer, got 'abc'"],
+    [['--time-to-accuracy', '--train-steps=0'], "bench: --train-steps: expected a positive integer, got '0'"],
+  ])('%s: one line, exit 2, nothing run', (args, start) => {
+    const run = bench([...args, '--no-torch']);
+    expect(run.status).toBe(2);
+    expect(run.stderr.trim().split('\n')).toHaveLength(1);
+    expect(run.stderr.trim().startsWith(start), run.stderr).toBe(true);
+    expect(hasStackTrace(run.stderr)).toBe(false);
+    expect(run.stdout).not.toContain('## ');
   });
 });
