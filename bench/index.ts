@@ -21,9 +21,11 @@
  * its PyTorch twin at the same seed number (its own draws), and the twin replaying lion-train's draws
  * (bench/draws.ts, --replay; --no-replay skips it), two runs at a time, one core each: per seed, then the
  * means, spreads, how many reach 98.4 %, the difference of means with its t, and the paired difference
- * against the replays (is a gap the arithmetic or the draws?). --train-steps=N shortens every run.
+ * against the replays (is a gap the arithmetic or the draws?). --ops-column adds lion-train on tfjs ops
+ * alone (LION_TRAIN_FUSED=none: the arithmetic from before the fused kernels) and the paired difference the
+ * kernels make. --train-steps=N shortens every run.
  * Figures, not asserts. Options: --models=vit,mlp --backends=wasm,cpu --steps=20 --rounds=3
- * --no-torch --no-optim --no-vit-optimizers --no-fused --fused-steps=3 --fused-rounds=16 --no-profile --profile-model=vit|cnn|mlp|gpt --no-memory
+ * --no-torch --no-replay --ops-column --no-optim --no-vit-optimizers --no-fused --fused-steps=3 --fused-rounds=16 --no-profile --profile-model=vit|cnn|mlp|gpt --no-memory
  * --memory-steps=2000 --no-workers --fused=none|all|attention,layerNorm,gelu,matMul,matMulTN,columnSums,conv,maxPool,sharedIdentity,fma
  * (the fused kinds the main thread's sections run with; default all; LION_TRAIN_FUSED does the same for
  * lion-train runs, worker threads included) --workers-rounds=7
@@ -46,7 +48,7 @@ import type { Batch } from '../src/data/dataset.js';
 import { dataFamily } from '../src/data/registry.js';
 import { UserError } from '../src/errors.js';
 import type { InputSpec } from '../src/models/model.js';
-import { BLOCK_CALLS, FUSED_KINDS, parseFusedKinds, setFusedKernels, type FusedKind } from '../src/models/fused.js';
+import { BLOCK_CALLS, FUSED_ENV, FUSED_KINDS, parseFusedKinds, setFusedKernels, type FusedKind } from '../src/models/fused.js';
 import { modelFamily } from '../src/models/registry.js';
 import { createOptimizer } from '../src/optim/factory.js';
 import { Adafactor, AdamW, Lion } from '../src/optim/index.js';
@@ -77,7 +79,7 @@ const flag = (name: string) => process.argv.includes(`--${name}`);
 /** Every option the sections read (option and flag above): anything else on the command line is a mistake. */
 const KNOWN_OPTIONS = [
   'accuracy-seeds', 'backends', 'fused', 'fused-rounds', 'fused-steps', 'memory-steps', 'models', 'no-fused', 'no-memory', 'no-models', 'no-optim', 'no-profile',
-  'no-replay', 'no-torch', 'no-vit-optimizers', 'no-workers', 'optim-params', 'profile-model', 'rounds', 'steps', 'time-to-accuracy', 'train-steps', 'workers-rounds',
+  'no-replay', 'no-torch', 'no-vit-optimizers', 'no-workers', 'ops-column', 'optim-params', 'profile-model', 'rounds', 'steps', 'time-to-accuracy', 'train-steps', 'workers-rounds',
 ];
 
 /**
@@ -578,10 +580,10 @@ function checked<T extends { status: number | null; stderr: string }>(what: stri
  * `npx lion-train configs/vit.yaml` as a user runs it, into `dir`/`name` (no time budget, so every step is
  * trained), with `sets` more --set overrides: its wall seconds and summary.
  */
-async function lionTrainVit(dir: string, name: string, steps: number | undefined, sets: string[] = []): Promise<{ seconds: number; summary: RunSummary }> {
+async function lionTrainVit(dir: string, name: string, steps: number | undefined, sets: string[] = [], env: NodeJS.ProcessEnv = process.env): Promise<{ seconds: number; summary: RunSummary }> {
   const out = join(dir, name);
   const all = [`output.dir=${out}`, 'train.maxMinutes=null', ...(steps === undefined ? [] : [`train.steps=${steps}`]), ...sets];
-  const run = checked(`lion-train (${name})`, await timedRun(process.execPath, ['bin/lion-train', 'configs/vit.yaml', '--quiet', ...all.flatMap((s) => ['--set', s])]));
+  const run = checked(`lion-train (${name})`, await timedRun(process.execPath, ['bin/lion-train', 'configs/vit.yaml', '--quiet', ...all.flatMap((s) => ['--set', s])], env));
   return { seconds: run.seconds, summary: JSON.parse(readFileSync(join(out, 'summary.json'), 'utf8')) as RunSummary };
 }
 
@@ -763,20 +765,25 @@ const sdOf = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) =
 
 /**
  * configs/vit.yaml's test accuracy over seeds: lion-train (workers 1: the same numbers as workers 2), its
- * PyTorch twin with its own draws at the same seed number, and the twin on lion-train's draws. Two runs at
- * a time, one core each (accuracy does not depend on speed).
+ * PyTorch twin with its own draws at the same seed number, the twin on lion-train's draws, and with
+ * --ops-column lion-train on tfjs ops alone (LION_TRAIN_FUSED=none: the numbers of the release before the
+ * fused kernels, bit for bit). Two runs at a time, one core each (accuracy does not depend on speed).
  */
 async function benchAccuracySeeds(seeds: number[]): Promise<void> {
   const steps = trainStepsOption();
   const twinSteps = twinStepsArgs(steps);
-  console.log(`\n## Test accuracy of configs/vit.yaml over seeds ${seeds.join(', ')}${steps === undefined ? '' : ` (${steps} steps)`}: lion-train, its PyTorch twin, and the twin on lion-train's draws\n`);
+  console.log(
+    `\n## Test accuracy of configs/vit.yaml over seeds ${seeds.join(', ')}${steps === undefined ? '' : ` (${steps} steps)`}: lion-train, its PyTorch twin, and the twin on lion-train's draws` +
+      `${flag('ops-column') ? '; lion-train on tfjs ops alone' : ''}\n`,
+  );
   ensureBuilt();
   const python = flag('no-torch') ? undefined : pythonWithTorch();
   if (!python) console.log(`  PyTorch twin skipped: ${flag('no-torch') ? '--no-torch' : NO_TORCH}`);
   const replay = python !== undefined && !flag('no-replay');
   const setting: TorchSetting = { threads: 1, coreType: openBlasCoreType() };
   const dir = mkdtempSync(join(tmpdir(), 'lion-train-seeds-'));
-  const lionTrain = async (seed: number) => (await lionTrainVit(dir, `lion-train-${seed}`, steps, [`train.seed=${seed}`, 'train.workers=1'])).summary.final.test?.accuracy ?? NaN;
+  const lionTrainWith = (env: NodeJS.ProcessEnv, tag: string) => async (seed: number) =>
+    (await lionTrainVit(dir, `lion-train${tag}-${seed}`, steps, [`train.seed=${seed}`, 'train.workers=1'], env)).summary.final.test?.accuracy ?? NaN;
   const twin = async (seed: number) => (await torchVit<{ testAccuracy: number }>(python!, setting, ['--seed', String(seed), ...twinSteps])).reply.testAccuracy;
   const replayed = async (seed: number) => {
     const draws = join(dir, `draws-${seed}`);
@@ -785,10 +792,14 @@ async function benchAccuracySeeds(seeds: number[]): Promise<void> {
     rmSync(draws, { recursive: true, force: true });
     return accuracy;
   };
+  const TWIN = 'PyTorch twin';
+  const REPLAY = "PyTorch on lion-train's draws";
+  const OPS = 'lion-train on tfjs ops';
   const columns: { name: string; run: (seed: number) => Promise<number> }[] = [
-    { name: 'lion-train', run: lionTrain },
-    ...(python ? [{ name: 'PyTorch twin', run: twin }] : []),
-    ...(replay ? [{ name: "PyTorch on lion-train's draws", run: replayed }] : []),
+    { name: 'lion-train', run: lionTrainWith(process.env, '') },
+    ...(python ? [{ name: TWIN, run: twin }] : []),
+    ...(replay ? [{ name: REPLAY, run: replayed }] : []),
+    ...(flag('ops-column') ? [{ name: OPS, run: lionTrainWith({ ...process.env, [FUSED_ENV]: 'none' }, '-ops') }] : []),
   ];
   let results: number[];
   try {
@@ -802,21 +813,24 @@ async function benchAccuracySeeds(seeds: number[]): Promise<void> {
     rmSync(dir, { recursive: true, force: true });
   }
   const byColumn = columns.map((_, c) => seeds.map((_, i) => results[i * columns.length + c]));
+  const column = (name: string) => byColumn[columns.findIndex((c) => c.name === name)];
   const rows: (string | number)[][] = [['seed', ...columns.map((c) => `${c.name} %`)], ...seeds.map((seed, i) => [seed, ...byColumn.map((col) => col[i].toFixed(2))])];
   rows.push(['mean', ...byColumn.map((col) => meanOf(col).toFixed(3))]);
   rows.push(['sd', ...byColumn.map((col) => sdOf(col).toFixed(3))]);
   rows.push(['≥ 98.4 %', ...byColumn.map((col) => `${col.filter((a) => a >= 98.4).length} of ${col.length}`)]);
   console.log(`\n${table(rows)}\n`);
+  const paired = (name: string, what: string) => {
+    const differences = byColumn[0].map((a, i) => a - column(name)[i]);
+    console.log(`lion-train − ${name}, paired: ${meanOf(differences) >= 0 ? '+' : ''}${meanOf(differences).toFixed(3)} % mean, sd ${sdOf(differences).toFixed(3)} (${what})`);
+  };
   if (python && seeds.length > 1) {
-    const [ours, theirs] = byColumn;
+    const [ours, theirs] = [byColumn[0], column(TWIN)];
     const se = Math.sqrt(sdOf(ours) ** 2 / ours.length + sdOf(theirs) ** 2 / theirs.length);
     const difference = meanOf(ours) - meanOf(theirs);
     console.log(`lion-train − PyTorch twin: ${difference >= 0 ? '+' : ''}${difference.toFixed(3)} ± ${se.toFixed(3)} % in the mean (Welch t ${(difference / se).toFixed(2)})`);
   }
-  if (replay) {
-    const paired = byColumn[0].map((a, i) => a - byColumn[2][i]);
-    console.log(`lion-train − PyTorch on the same draws, paired: ${meanOf(paired) >= 0 ? '+' : ''}${meanOf(paired).toFixed(3)} % mean, sd ${sdOf(paired).toFixed(3)} (the arithmetic; the rest of a gap is the draws)`);
-  }
+  if (replay) paired(REPLAY, 'the same draws: the arithmetic; the rest of a gap is the draws');
+  if (flag('ops-column')) paired(OPS, 'the same draws: what the fused kernels change');
 }
 
 /** Runs the sections asked for; the options a user can get wrong are checked before any section runs. */

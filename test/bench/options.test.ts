@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import { hasStackTrace, ROOT } from '../helpers/cli.js';
 
-const bench = (args: string[]) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/index.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout: 60_000 });
+const bench = (args: string[], timeout = 60_000) => spawnSync(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/index.ts'), ...args], { cwd: ROOT, encoding: 'utf8', timeout });
 
 describe('bench --accuracy-seeds', () => {
   it.each(['--accuracy-seeds=3-1', '--accuracy-seeds=1,1', '--accuracy-seeds=0,x', '--accuracy-seeds='])('%s: one line naming the option, exit 2, nothing run', (arg) => {
@@ -30,4 +30,19 @@ describe('bench options', () => {
     expect(hasStackTrace(run.stderr)).toBe(false);
     expect(run.stdout).not.toContain('## ');
   });
+});
+
+describe('bench --accuracy-seeds --ops-column', () => {
+  it('adds lion-train on tfjs ops alone as a column and its paired difference', () => {
+    const run = bench(['--accuracy-seeds=0', '--train-steps=2', '--no-torch', '--ops-column'], 170_000);
+    expect(run.status, run.stderr).toBe(0);
+    expect(run.stdout).toContain('; lion-train on tfjs ops alone');
+    const header = run.stdout.split('\n').find((line) => line.startsWith('| seed'))!;
+    expect(header.split('|').map((cell) => cell.trim()).filter(Boolean)).toEqual(['seed', 'lion-train %', 'lion-train on tfjs ops %']);
+    const row = run.stdout.split('\n').find((line) => line.startsWith('| 0 '))!;
+    const [ours, ops] = row.split('|').map((cell) => cell.trim()).filter(Boolean).slice(1).map(Number);
+    expect(ours).toBeGreaterThan(0);
+    expect(ops).toBeGreaterThan(0);
+    expect(run.stdout).toMatch(new RegExp(`lion-train − lion-train on tfjs ops, paired: [+-]${Math.abs(ours - ops).toFixed(3)} % mean`));
+  }, 180_000);
 });
