@@ -690,8 +690,7 @@ async function fastestTorchSetting(python: string): Promise<TorchSetting> {
  * interleaved for `--rounds` rounds (default 2, the order alternating): wall seconds from start to exit,
  * training seconds, test accuracy, and the ratio of the mean walls. `--train-steps=N` shortens both runs.
  */
-async function benchTimeToAccuracy(): Promise<void> {
-  const steps = trainStepsOption();
+async function benchTimeToAccuracy(steps: number | undefined): Promise<void> {
   const rounds = Number(option('rounds', '2'));
   console.log(`\n## Time to accuracy: configs/vit.yaml${steps === undefined ? '' : ` (${steps} steps)`} against its PyTorch twin, ${rounds} interleaved rounds\n`);
   console.log(`  load average at start: ${load()} (${cpus().length} cores)`);
@@ -760,6 +759,8 @@ async function inParallel<T>(jobs: (() => Promise<T>)[], width: number): Promise
 }
 
 const meanOf = (xs: number[]) => xs.reduce((a, b) => a + b, 0) / xs.length;
+/** A difference with its sign, to 3 decimals (+0.018, -0.076). */
+const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(3)}`;
 /** Sample standard deviation (n − 1); 0 for one value. */
 const sdOf = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) => a + (x - meanOf(xs)) ** 2, 0) / (xs.length - 1)));
 
@@ -769,8 +770,7 @@ const sdOf = (xs: number[]) => (xs.length < 2 ? 0 : Math.sqrt(xs.reduce((a, x) =
  * --ops-column lion-train on tfjs ops alone (LION_TRAIN_FUSED=none: the numbers of the release before the
  * fused kernels, bit for bit). Two runs at a time, one core each (accuracy does not depend on speed).
  */
-async function benchAccuracySeeds(seeds: number[]): Promise<void> {
-  const steps = trainStepsOption();
+async function benchAccuracySeeds(seeds: number[], steps: number | undefined): Promise<void> {
   const twinSteps = twinStepsArgs(steps);
   console.log(
     `\n## Test accuracy of configs/vit.yaml over seeds ${seeds.join(', ')}${steps === undefined ? '' : ` (${steps} steps)`}: lion-train, its PyTorch twin, and the twin on lion-train's draws` +
@@ -821,13 +821,13 @@ async function benchAccuracySeeds(seeds: number[]): Promise<void> {
   console.log(`\n${table(rows)}\n`);
   const paired = (name: string, what: string) => {
     const differences = byColumn[0].map((a, i) => a - column(name)[i]);
-    console.log(`lion-train − ${name}, paired: ${meanOf(differences) >= 0 ? '+' : ''}${meanOf(differences).toFixed(3)} % mean, sd ${sdOf(differences).toFixed(3)} (${what})`);
+    console.log(`lion-train − ${name}, paired: ${signed(meanOf(differences))} % mean, sd ${sdOf(differences).toFixed(3)} (${what})`);
   };
   if (python && seeds.length > 1) {
     const [ours, theirs] = [byColumn[0], column(TWIN)];
     const se = Math.sqrt(sdOf(ours) ** 2 / ours.length + sdOf(theirs) ** 2 / theirs.length);
     const difference = meanOf(ours) - meanOf(theirs);
-    console.log(`lion-train − PyTorch twin: ${difference >= 0 ? '+' : ''}${difference.toFixed(3)} ± ${se.toFixed(3)} % in the mean (Welch t ${(difference / se).toFixed(2)})`);
+    console.log(`lion-train − PyTorch twin: ${signed(difference)} ± ${se.toFixed(3)} % in the mean (Welch t ${(difference / se).toFixed(2)})`);
   }
   if (replay) paired(REPLAY, 'the same draws: the arithmetic; the rest of a gap is the draws');
   if (flag('ops-column')) paired(OPS, 'the same draws: what the fused kernels change');
@@ -839,17 +839,17 @@ async function main(): Promise<void> {
   const profileModel = profileModelOption();
   checkOptionNames();
   const accuracySeeds = accuracySeedsOption();
-  trainStepsOption();
+  const trainSteps = trainStepsOption();
   console.log(`lion-train bench: node ${process.version}, tfjs ${tf.version.tfjs}; load average ${load()}`);
   setFusedKernels(fused);
   const onlyWebgpu = option('backends', '') === 'webgpu';
   if (accuracySeeds) {
-    await benchAccuracySeeds(accuracySeeds);
+    await benchAccuracySeeds(accuracySeeds, trainSteps);
     return;
   }
   if (flag('time-to-accuracy')) {
     if (!flag('no-models')) await benchModels('vit', 'wasm');
-    await benchTimeToAccuracy();
+    await benchTimeToAccuracy(trainSteps);
     return;
   }
   if (!flag('no-models')) await benchModels();

@@ -185,10 +185,11 @@ class ReplayedDraws:
             fail(f"--replay: parameter {name} is only in {'the draws' if name in theirs else 'this model'}")
         values = {}
         for name, p in self.params.items():
+            key = ours(name)
             value = torch.tensor(p["values"], dtype=torch.float32).reshape(p["shape"])
-            values[ours(name)] = value.t() if name.endswith(".kernel") else value
-            if values[ours(name)].numel() != mine[ours(name)].numel():
-                fail(f"--replay: parameter {name} is {list(p['shape'])} in the draws, {list(mine[ours(name)].shape)} here")
+            values[key] = value.t() if name.endswith(".kernel") else value
+            if values[key].numel() != mine[key].numel():
+                fail(f"--replay: parameter {name} is {list(p['shape'])} in the draws, {list(mine[key].shape)} here")
         with torch.no_grad():
             for name, value in values.items():
                 mine[name].copy_(value.reshape(mine[name].shape))

@@ -118,23 +118,34 @@ function forwardRows(k: LayerKernels, p: BlockAddresses, y: number, work: number
 }
 
 /**
- * The block's output y [rows, d] for its `x` and parameters (`inputs` in BLOCK_PARAMETERS order after x), `part`
- * examples at a time: each part's activations land at the start of `work` (blockLayout of a part; `work`
- * undefined: a scratch of one part's layout, overwritten part by part). The packed projection is written once,
- * where a whole part's layout puts it. Returns y, and with a given `work` that is where the backward pass reads.
+ * Examples per part of an inference call: 512 rows, so its scratch stays ~1.7 MB (3.3 KB a row at width 64,
+ * MLP 128, 16 tokens) whatever the batch, where the training kernel's `saved` holds a whole batch's
+ * activations (53 MB a block at 1000 images). In speed, parts of 128 to 16,000 rows measured within noise of
+ * each other.
  */
-function forwardInParts(k: LayerKernels, b: WasmBackend, inputs: tf.TensorInfo[], a: BlockAttrs, part: number, work?: tf.TensorInfo): tf.TensorInfo {
+const inferencePart = (a: BlockAttrs) => Math.max(1, Math.min(a.batch, Math.floor(512 / a.tokens)));
+
+/**
+ * The block's output y [rows, d] for its `x` and parameters (`inputs` in BLOCK_PARAMETERS order after x).
+ * Training (`save`): the batch as one part, its activations in a new `saved` tensor (blockLayout of the batch)
+ * where the backward pass reads them; returns [y, saved]. Inference: inferencePart examples at a time, each
+ * part's activations in a scratch of one part's layout, overwritten part by part; returns [y]. The packed
+ * projection is written once, where a whole part's layout puts it.
+ */
+function blockForward(k: LayerKernels, b: WasmBackend, inputs: tf.TensorInfo[], a: BlockAttrs, save: boolean): tf.TensorInfo[] {
   const [x, , , , , , , , , , , , , w1] = inputs;
   const [rows, d] = x.shape;
   const m = w1.shape[1];
+  const part = save ? a.batch : inferencePart(a);
   const partRows = part * a.tokens;
   const L = blockLayout(partRows, d, m, { ...a, batch: part });
   const y = b.makeOutput([rows, d], 'float32');
-  const scratch = [3 * d, partRows * d, partRows * d, (d / a.heads + 1) * up4(a.tokens), work === undefined ? L.total : 0];
-  withBuffers(b, scratch, work === undefined ? BLOCK_INFERENCE : BLOCK, ([bp, sum, h2, attention, ownWork]) => {
+  const saved = save ? b.makeOutput([L.total], 'float32') : undefined;
+  const scratch = [3 * d, partRows * d, partRows * d, (d / a.heads + 1) * up4(a.tokens), saved ? 0 : L.total];
+  withBuffers(b, scratch, save ? BLOCK : BLOCK_INFERENCE, ([bp, sum, h2, attention, ownWork]) => {
     const p = heapOffsets(b, inputs);
     const [py] = heapOffsets(b, [y]);
-    const at = work === undefined ? ownWork : heapOffsets(b, [work])[0];
+    const at = saved ? heapOffsets(b, [saved])[0] : ownWork;
     const wp = at + 4 * L.wp; // a smaller last part lays out fewer rows below it: its own layout's wp is not this
     packProjection(k, p, wp, bp, d);
     for (let first = 0; first < a.batch; first += part) {
@@ -143,28 +154,11 @@ function forwardInParts(k: LayerKernels, b: WasmBackend, inputs: tf.TensorInfo[]
       forwardRows(k, [p[0] + offset, ...p.slice(1)], py + offset, at, { wp, bp }, { sum, h2, attention }, batch * a.tokens, d, m, { ...a, batch });
     }
   });
-  return y;
+  return saved ? [y, saved] : [y];
 }
 
-registerWasmKernel(BLOCK, ['x', ...BLOCK_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => {
-  const a = attrs as unknown as BlockAttrs;
-  const [x, , , , , , , , , , , , , w1] = inputs;
-  const saved = b.makeOutput([blockLayout(x.shape[0], x.shape[1], w1.shape[1], a).total], 'float32');
-  return [forwardInParts(k, b, inputs, a, a.batch, saved), saved];
-});
-
-/**
- * Examples per part of an inference call: 512 rows, so its scratch stays ~1.7 MB (3.3 KB a row at width 64,
- * MLP 128, 16 tokens) whatever the batch, where the training kernel's `saved` holds a whole batch's
- * activations (53 MB a block at 1000 images). In speed, parts of 128 to 16,000 rows measured within noise of
- * each other.
- */
-const inferencePart = (a: BlockAttrs) => Math.max(1, Math.min(a.batch, Math.floor(512 / a.tokens)));
-
-registerWasmKernel(BLOCK_INFERENCE, ['x', ...BLOCK_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => {
-  const a = attrs as unknown as BlockAttrs;
-  return [forwardInParts(k, b, inputs, a, inferencePart(a))];
-});
+registerWasmKernel(BLOCK, ['x', ...BLOCK_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => blockForward(k, b, inputs, attrs as unknown as BlockAttrs, true));
+registerWasmKernel(BLOCK_INFERENCE, ['x', ...BLOCK_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => blockForward(k, b, inputs, attrs as unknown as BlockAttrs, false));
 
 registerWasmKernel(BLOCK_GRAD, ['dy', 'saved', ...GRAD_PARAMETERS], (k: LayerKernels, b, inputs, attrs) => {
   const a = attrs as unknown as BlockAttrs;
