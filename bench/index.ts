@@ -76,21 +76,29 @@ function option(name: string, fallback: string): string {
 }
 const flag = (name: string) => process.argv.includes(`--${name}`);
 
-/** Every option the sections read (option and flag above): anything else on the command line is a mistake. */
-const KNOWN_OPTIONS = [
-  'accuracy-seeds', 'backends', 'fused', 'fused-rounds', 'fused-steps', 'memory-steps', 'models', 'no-fused', 'no-memory', 'no-models', 'no-optim', 'no-profile',
-  'no-replay', 'no-torch', 'no-vit-optimizers', 'no-workers', 'ops-column', 'optim-params', 'profile-model', 'rounds', 'steps', 'time-to-accuracy', 'train-steps', 'workers-rounds',
+/** The options the sections read with flag(): given alone, never with a value. */
+const FLAG_OPTIONS = ['no-fused', 'no-memory', 'no-models', 'no-optim', 'no-profile', 'no-replay', 'no-torch', 'no-vit-optimizers', 'no-workers', 'ops-column', 'time-to-accuracy'];
+/** The options the sections read with option(): always as --name=value. */
+const VALUE_OPTIONS = [
+  'accuracy-seeds', 'backends', 'fused', 'fused-rounds', 'fused-steps', 'memory-steps', 'models', 'optim-params', 'profile-model', 'rounds', 'steps', 'train-steps', 'workers-rounds',
 ];
 
 /**
- * Refuses an argument that is not a known option (a misspelt `--acuracy-seeds=0-3` would otherwise run the
- * whole default bench). @throws UserError naming it.
+ * Refuses an argument the sections would not read as written: an unknown option or stray word (a misspelt
+ * `--acuracy-seeds=0-3` would otherwise run the whole default bench), a flag given a value (`--ops-column=yes`
+ * would be ignored), or an option without its `=value` (`--rounds 3` would run the default rounds).
+ * @throws UserError naming the argument.
  */
 function checkOptionNames(): void {
-  const unknown = process.argv.slice(2).find((arg) => !KNOWN_OPTIONS.includes(arg.replace(/^--/, '').split('=')[0]) || !arg.startsWith('--'));
-  if (unknown !== undefined) throw new UserError(`unknown option '${unknown}' (options: ${KNOWN_OPTIONS.map((o) => `--${o}`).join(' ')})`);
+  for (const arg of process.argv.slice(2)) {
+    const [name, value] = [arg.replace(/^--/, '').split('=')[0], arg.includes('=')];
+    if (arg.startsWith('--') && FLAG_OPTIONS.includes(name) && value) throw new UserError(`--${name} takes no value, got '${arg}'`);
+    if (arg.startsWith('--') && VALUE_OPTIONS.includes(name) && !value) throw new UserError(`--${name} expects a value: --${name}=VALUE`);
+    if (!arg.startsWith('--') || ![...FLAG_OPTIONS, ...VALUE_OPTIONS].includes(name)) {
+      throw new UserError(`unknown option '${arg}' (options: ${[...VALUE_OPTIONS.map((o) => `--${o}=…`), ...FLAG_OPTIONS.map((o) => `--${o}`)].join(' ')})`);
+    }
+  }
 }
-
 
 /** The model's input as the dataset would give it, without needing the dataset on disk. */
 async function inputSpecFor(config: RunConfig): Promise<InputSpec> {

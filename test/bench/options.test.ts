@@ -22,6 +22,8 @@ describe('bench options', () => {
     [['stray'], "bench: unknown option 'stray' (options: "],
     [['--time-to-accuracy', '--train-steps=abc'], "bench: --train-steps: expected a positive integer, got 'abc'"],
     [['--time-to-accuracy', '--train-steps=0'], "bench: --train-steps: expected a positive integer, got '0'"],
+    [['--accuracy-seeds=0', '--ops-column=yes'], "bench: --ops-column takes no value, got '--ops-column=yes'"],
+    [['--time-to-accuracy', '--rounds', '3'], 'bench: --rounds expects a value: --rounds=VALUE'],
   ])('%s: one line, exit 2, nothing run', (args, start) => {
     const run = bench([...args, '--no-torch']);
     expect(run.status).toBe(2);
